@@ -1,0 +1,82 @@
+"""The ``cxrdet`` console script: one subcommand per module in :mod:`cxrdet.commands`.
+
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``,
+and imports its heavy dependencies inside ``run`` so that ``cxrdet --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from cxrdet import __version__
+from cxrdet.errors import CxrdetError
+
+# subcommand name -> module under cxrdet.commands, in the order the pipeline runs.
+COMMANDS: dict[str, str] = {
+    "make-example": "make_example",
+    "convert": "convert",
+    "evaluate": "evaluate",
+    "ensemble": "ensemble",
+    "tune-ensemble": "tune_ensemble",
+    "submit": "submit",
+    "validate-submission": "validate_submission",
+    "demo": "demo",
+}
+
+log = logging.getLogger("cxrdet")
+
+
+def _available_commands() -> dict[str, object]:
+    modules = {}
+    for name, module_name in COMMANDS.items():
+        try:
+            modules[name] = importlib.import_module(f"cxrdet.commands.{module_name}")
+        except ModuleNotFoundError as err:  # a command whose module is not written yet
+            if err.name != f"cxrdet.commands.{module_name}":
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="cxrdet",
+        description="Chest X-ray detection toolkit: DICOM -> datasets -> models -> ensemble -> "
+        "VinDr mAP@0.4 -> Kaggle submission.",
+    )
+    parser.add_argument("--version", action="version", version=f"cxrdet {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _available_commands().items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cxrdet`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except CxrdetError as err:
+        log.error("%s", err)
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

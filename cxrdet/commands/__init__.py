@@ -1,0 +1,1 @@
+"""Subcommands of the ``cxrdet`` CLI, one module each (see :mod:`cxrdet.cli`)."""
