@@ -1,0 +1,36 @@
+"""``cxrdet convert``: VinDr DICOM folder (+ train.csv) -> PNG cache, meta.csv, fused labels, folds, COCO, YOLO."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "convert a folder of DICOMs (+ VinDr train.csv) into PNGs, COCO/YOLO datasets and K folds"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dicom-dir", type=Path, required=True, help="folder of .dicom/.dcm files")
+    parser.add_argument("--labels", type=Path, help="VinDr train.csv (omit for test images)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (new, or an earlier run's)")
+    parser.add_argument("--size", type=int, default=1024, help="longest side of the PNGs; 0 = original")
+    parser.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="PNG bit depth")
+    parser.add_argument("--fuse", choices=("none", "wbf", "nms"), default="wbf",
+                        help="how to merge the radiologists' boxes (wbf: the winners' recipe)")
+    parser.add_argument("--fuse-iou", type=float, default=0.4, help="IoU at which readers agree")
+    parser.add_argument("--folds", type=int, default=0, help="K for multilabel-stratified K-fold (0 = none)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fold split")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cxrdet.preprocess.convert import ConvertOptions, convert, default_workers
+
+    opts = ConvertOptions(
+        dicom_dir=args.dicom_dir, out=args.out, labels=args.labels, size=args.size,
+        bit_depth=args.bit_depth, fuse=args.fuse, iou_thr=args.fuse_iou, folds=args.folds,
+        seed=args.seed, workers=args.workers or default_workers(), progress=not args.no_progress,
+    )
+    summary = convert(opts)
+    print("\n".join(summary.lines()))
+    return 1 if summary.failed else 0

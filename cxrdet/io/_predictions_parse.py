@@ -1,0 +1,228 @@
+"""Private helpers of :mod:`cxrdet.io.predictions`: load a box file, turn it into a BoxTable, check every value.
+
+All checks are vectorised; a failing check raises :class:`InputError` naming the first bad line (CSV: file
+line, header = line 1; parquet: 1-based data row) and a few more.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxrdet.errors import InputError
+from cxrdet.io.predictions import PRED_COLUMNS, SIZE_COLUMNS, BoxTable, _images_frame
+from cxrdet.vindr import BOX_COLUMNS, NO_FINDING, NO_FINDING_BOX, NUM_CLASSES
+
+log = logging.getLogger(__name__)
+
+_NUMERIC = ("class_id", "score", *BOX_COLUMNS, *SIZE_COLUMNS)
+_STRINGS = ("image_id", "rad_id", "class_name", "PredictionString")
+
+
+class Where:
+    """Maps table rows to what the user sees: file lines (CSV) or data rows (parquet)."""
+
+    def __init__(self, path: Path, lines: np.ndarray, unit: str):
+        self.path, self.lines, self.unit = path, np.asarray(lines, dtype=np.int64), unit
+
+    def take(self, index) -> "Where":
+        return Where(self.path, self.lines[index], self.unit)
+
+    def fail(self, mask: np.ndarray, reason: str) -> None:
+        """Raises InputError for the rows where ``mask`` is True (no-op when none is)."""
+        bad = np.flatnonzero(mask)
+        if not len(bad):
+            return
+        first = int(self.lines[bad[0]])
+        more = ""
+        if len(bad) > 1:
+            shown = ", ".join(str(int(x)) for x in self.lines[bad[1:6]])
+            more = f" (also {self.unit}s {shown}{', ...' if len(bad) > 6 else ''}; {len(bad)} in all)"
+        if self.unit == "line":
+            raise InputError(self.path, reason + more, row=first)
+        raise InputError(self.path, f"row {first}: {reason}{more}")
+
+
+def _detect(columns: list[str], path: Path) -> str:
+    if "PredictionString" in columns:
+        fmt, need = "kaggle", ["image_id", "PredictionString"]
+    elif "rad_id" in columns or "class_name" in columns:
+        fmt, need = "vindr", ["image_id", "class_id", *BOX_COLUMNS]
+    else:
+        fmt, need = "pred", ["image_id", "class_id", *BOX_COLUMNS]
+    missing = [c for c in need if c not in columns]
+    if missing:
+        raise InputError(path, f"missing column(s) {', '.join(missing)} (found: {', '.join(columns)}); "
+                         f"expected a prediction file ({','.join(PRED_COLUMNS)}), a Kaggle submission "
+                         "(image_id,PredictionString) or a VinDr train.csv")
+    return fmt
+
+
+def _read_csv_strings(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+
+
+def _coerce_numeric(frame: pd.DataFrame, where: Where) -> pd.DataFrame:
+    """String columns -> float64, reporting non-numeric cells (empty cells become NaN)."""
+    for col in _NUMERIC:
+        if col in frame.columns:
+            raw = frame[col].astype(str).str.strip()
+            values = pd.to_numeric(raw.where(raw != "", None), errors="coerce")
+            where.fail((raw != "").to_numpy() & values.isna().to_numpy(), f"{col} is not a number")
+            frame[col] = values.astype(np.float64)
+    return frame
+
+
+def load(path: Path) -> tuple[pd.DataFrame, Where, str]:
+    """Reads ``path``; returns the raw frame (numeric columns float64), row locations and the format."""
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    is_parquet = path.suffix.lower() in (".parquet", ".pq")
+    try:
+        if is_parquet:
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, nrows=0)
+    except Exception as err:  # noqa: BLE001 - any parser error is the file's fault
+        raise InputError(path, f"cannot read: {err}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    fmt = _detect(list(frame.columns), path)
+    if is_parquet:
+        where = Where(path, np.arange(1, len(frame) + 1), "row")
+        for col in frame.columns:
+            if col in _NUMERIC and not pd.api.types.is_numeric_dtype(frame[col]):
+                frame[col] = frame[col].astype(str)
+        return _coerce_numeric(frame, where) if fmt != "kaggle" else frame, where, fmt
+    if fmt == "kaggle":
+        frame = _read_csv_strings(path)
+        frame.columns = [str(c).strip() for c in frame.columns]
+        return frame, Where(path, np.arange(2, len(frame) + 2), "line"), fmt
+    dtypes = {c: (str if c in _STRINGS else np.float64) for c in frame.columns if c in _STRINGS + _NUMERIC}
+    try:
+        frame = pd.read_csv(path, engine="pyarrow", dtype=dtypes)
+        frame.columns = [str(c).strip() for c in frame.columns]
+        where = Where(path, np.arange(2, len(frame) + 2), "line")
+    except Exception:  # noqa: BLE001 - a non-numeric cell: re-read as text to say which
+        try:
+            frame = _read_csv_strings(path)
+        except Exception as err:  # noqa: BLE001
+            raise InputError(path, f"cannot read CSV: {err}") from None
+        frame.columns = [str(c).strip() for c in frame.columns]
+        where = Where(path, np.arange(2, len(frame) + 2), "line")
+        frame = _coerce_numeric(frame, where)
+    return frame, where, fmt
+
+
+def explode_kaggle(frame: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, Where]:
+    """One row per sextuple of ``PredictionString`` (one empty row per image without any)."""
+    ids = frame["image_id"].astype(str).str.strip()
+    where.fail(ids.duplicated(keep="first").to_numpy(), "image_id listed twice")
+    tokens = frame["PredictionString"].fillna("").astype(str).str.split()
+    counts = tokens.str.len().to_numpy()
+    where.fail(counts % 6 != 0, "PredictionString must hold sextuples 'class score x_min y_min x_max y_max' "
+                                "(its number of values is not a multiple of 6)")
+    flat = tokens.explode().dropna()
+    values = pd.to_numeric(flat, errors="coerce").to_numpy(np.float64)
+    bad_rows = np.zeros(len(frame), bool)
+    bad_rows[np.unique(np.repeat(np.arange(len(frame)), counts)[np.isnan(values)])] = True
+    where.fail(bad_rows, "PredictionString holds a value that is not a number")
+    k = counts // 6
+    reps = np.maximum(k, 1)
+    full = np.full((int(reps.sum()), 6), np.nan)
+    full[np.repeat(k > 0, reps)] = values.reshape(-1, 6)
+    out = pd.DataFrame(full, columns=["class_id", "score", *BOX_COLUMNS])
+    out.insert(0, "image_id", np.repeat(ids.to_numpy(dtype=object), reps))
+    return out, where.take(np.repeat(np.arange(len(frame)), reps))
+
+
+def vindr_to_pred(frame: pd.DataFrame) -> pd.DataFrame:
+    """VinDr rows -> prediction layout: score 1, "No finding" rows with empty boxes get ``[0, 0, 1, 1]``."""
+    frame = frame.copy()
+    coords = frame[list(BOX_COLUMNS)].to_numpy(np.float64)
+    normal = (frame["class_id"].to_numpy() == NO_FINDING) & np.isnan(coords).all(axis=1)
+    coords[normal] = NO_FINDING_BOX
+    frame[list(BOX_COLUMNS)] = coords
+    frame["score"] = 1.0
+    return frame
+
+
+def _check_values(num: np.ndarray, has_score: bool, where: Where) -> None:
+    """``num`` columns: class_id, score, x_min, y_min, x_max, y_max (rows with empty fields removed)."""
+    where.fail(np.isinf(num).any(axis=1), "infinite value")
+    cls = num[:, 0]
+    where.fail((cls != np.round(cls)) | (cls < 0) | (cls >= NUM_CLASSES),
+               f"class_id must be an integer in 0..{NUM_CLASSES - 1}")
+    if has_score:
+        where.fail((num[:, 1] < 0) | (num[:, 1] > 1), "score must be in [0, 1]")
+    where.fail(num[:, 4] < num[:, 2], "x_max < x_min")
+    where.fail(num[:, 5] < num[:, 3], "y_max < y_min")
+
+
+def _sizes(frame: pd.DataFrame, ids: pd.Series, where: Where, image_index: pd.Index) -> pd.DataFrame:
+    images = _images_frame(image_index)
+    if not all(c in frame.columns for c in SIZE_COLUMNS):
+        return images
+    hw = frame[list(SIZE_COLUMNS)].to_numpy(np.float64)
+    where.fail(~np.isnan(hw).all(axis=1) & ~(np.isfinite(hw) & (hw > 0)).all(axis=1),
+               "height and width must be both empty or both positive numbers")
+    known = pd.DataFrame(hw, columns=list(SIZE_COLUMNS)).assign(image_id=ids.to_numpy()).dropna()
+    distinct = known.drop_duplicates()
+    conflict = distinct["image_id"].duplicated(keep=False)
+    if conflict.any():
+        bad = distinct["image_id"][conflict].iloc[0]
+        where.fail((ids == bad).to_numpy(), f"image {bad} is given different height/width on different rows")
+    sizes = distinct.drop_duplicates("image_id").set_index("image_id")
+    images[list(SIZE_COLUMNS)] = sizes.reindex(image_index)[list(SIZE_COLUMNS)].to_numpy()
+    return images
+
+
+def to_table(frame: pd.DataFrame, where: Where, *, role: str, missing: str) -> tuple[BoxTable, np.ndarray]:
+    """Checks a prediction-layout frame and builds the table; also returns the kept row positions."""
+    has_score = "score" in frame.columns
+    if role == "pred" and not has_score:
+        raise InputError(where.path, "missing column score (needed for predictions)")
+    ids = frame["image_id"]
+    where.fail(ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy(), "empty image_id")
+    ids = ids.astype(str).str.strip()
+    num = np.column_stack([frame[c].to_numpy(np.float64) if c in frame.columns else np.ones(len(frame))
+                           for c in ("class_id", "score", *BOX_COLUMNS)])
+    nan = np.isnan(num)
+    required = [0, 2, 3, 4, 5] + ([1] if role == "pred" else [])
+    image_only = nan[:, [0, 2, 3, 4, 5]].all(axis=1)
+    if role == "pred":
+        image_only &= nan[:, 1]
+    partial = nan[:, required].any(axis=1) & ~image_only
+    if missing == "error":
+        where.fail(partial, "empty class_id/score/coordinate field in a box row (all empty = image "
+                            "without boxes; use missing='drop' to skip such rows)")
+    elif partial.any():
+        log.warning("%s: dropped %d box rows with empty fields (first at %s %d)", where.path,
+                    int(partial.sum()), where.unit, int(where.lines[np.argmax(partial)]))
+    keep = np.flatnonzero(~image_only & ~partial)
+    _check_values(num[keep], has_score and role == "pred", where.take(keep))
+    score = num[keep, 1] if role == "pred" else np.ones(len(keep))
+    boxes = pd.DataFrame({"image_id": ids.to_numpy()[keep], "class_id": num[keep, 0].astype(np.int64),
+                          "score": score, **{c: num[keep, 2 + i] for i, c in enumerate(BOX_COLUMNS)}})
+    images = _sizes(frame, ids, where, pd.Index(pd.unique(ids), name="image_id"))
+    return BoxTable(boxes, images, str(where.path)), keep
+
+
+def fuse_gt(table: BoxTable, readers: np.ndarray | None, iou_thr: float) -> BoxTable:
+    """Fuses the readers' ground-truth boxes per image and class (WBF); one "No finding" box per image."""
+    from cxrdet.preprocess.fusion import fuse_readers
+
+    b = table.boxes
+    labels = b[["image_id", "class_id", *BOX_COLUMNS]].copy()
+    labels["rad_id"] = readers if readers is not None else np.arange(len(b)).astype(str)
+    fused = fuse_readers(labels, method="wbf", iou_thr=iou_thr)
+    normal = b.loc[b["class_id"] == NO_FINDING, "image_id"].drop_duplicates()
+    no_finding = pd.DataFrame({"image_id": normal.to_numpy(), "class_id": NO_FINDING,
+                               **{c: v for c, v in zip(BOX_COLUMNS, NO_FINDING_BOX)}})
+    out = pd.concat([fused[["image_id", "class_id", *BOX_COLUMNS]], no_finding], ignore_index=True)
+    out["score"] = 1.0
+    log.info("%s: fused %d reader boxes into %d ground-truth boxes (WBF, IoU %.2f)",
+             table.source, len(b), len(out), iou_thr)
+    return BoxTable(out, table.images, table.source)

@@ -1,0 +1,74 @@
+"""Training sets out of ``cxrdet convert``: checked + fused labels, K folds, COCO json and the YOLO export.
+
+Every split is derived once (``folds.csv``) and both COCO and YOLO are written from that same split.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from cxrdet.io.atomic import write_csv
+from cxrdet.io.coco import build_coco, write_coco
+from cxrdet.io.yolo import write_labels, write_split
+from cxrdet.preprocess.fusion import fuse_readers
+from cxrdet.preprocess.labels import LabelProblem, check_images, problems_frame
+from cxrdet.preprocess.splits import stratified_folds
+
+log = logging.getLogger(__name__)
+
+
+def _write_split_pair(out: Path, name: str, meta: pd.DataFrame, boxes: pd.DataFrame, train_ids, val_ids) -> None:
+    train = meta.loc[meta["image_id"].isin(train_ids)]
+    val = meta.loc[meta["image_id"].isin(val_ids)]
+    write_coco(out / "coco" / f"{name}_train.json", build_coco(train, boxes))
+    write_coco(out / "coco" / f"{name}_val.json", build_coco(val, boxes))
+    write_split(out / "yolo" / name, out, train["file"].tolist(), val["file"].tolist())
+
+
+def write_training_sets(
+    opts, meta: pd.DataFrame, rows: pd.DataFrame, problems: list[LabelProblem], failed_ids: set[str]
+) -> tuple[int, int, int]:
+    """Check labels against the converted images, fuse readers, split, and write COCO + YOLO.
+
+    Args:
+        opts: the :class:`~cxrdet.preprocess.convert.ConvertOptions`.
+        meta: one record per converted image (``meta.csv``).
+        rows: label rows that passed :func:`~cxrdet.preprocess.labels.validate_rows`.
+        problems: problems found so far (extended here and written to ``label_problems.csv``).
+        failed_ids: images that failed to convert.
+
+    Returns:
+        (number of labelled images, number of fused boxes, number of label problems).
+    """
+    out = Path(opts.out)
+    sizes = {r.image_id: (r.original_height, r.original_width) for r in meta.itertuples(index=False)}
+    rows, more = check_images(rows, sizes, failed_ids)
+    problems = problems + more
+    report = out / "label_problems.csv"
+    if problems:
+        write_csv(report, problems_frame(problems))
+        rejected = sum(p.action == "rejected" for p in problems)
+        log.warning("%d label row(s) rejected, %d clipped: see %s", rejected, len(problems) - rejected, report)
+    elif report.exists():
+        report.unlink()
+    labelled = meta.loc[meta["image_id"].isin(set(rows["image_id"]))].reset_index(drop=True)
+    unlabelled = len(meta) - len(labelled)
+    if unlabelled:
+        log.warning("%d converted image(s) have no label rows; left out of the training sets", unlabelled)
+    boxes = fuse_readers(rows, method=opts.fuse, iou_thr=opts.iou_thr)
+    write_csv(out / "labels_fused.csv", boxes)
+    write_labels(out, labelled, boxes)
+    ids = labelled["image_id"].tolist()
+    write_coco(out / "coco" / "all.json", build_coco(labelled, boxes))
+    write_split(out / "yolo" / "all", out, labelled["file"].tolist(), labelled["file"].tolist())
+    if opts.folds:
+        folds = stratified_folds(ids, boxes, opts.folds, seed=opts.seed)
+        write_csv(out / "folds.csv", pd.DataFrame({"image_id": ids, "fold": folds}))
+        for k in range(opts.folds):
+            val_ids = {i for i, f in zip(ids, folds) if f == k}
+            train_ids = set(ids) - val_ids
+            _write_split_pair(out, f"fold{k}", labelled, boxes, train_ids, val_ids)
+    return len(labelled), len(boxes), len(problems)
