@@ -106,7 +106,8 @@ log "installing cxrdet and its dependencies"
 "${UV[@]}" install -q --override "$OVERRIDES" -e "$SPEC"
 
 log "checking the stack"
-"$VPY" - <<'PY'
+# importing ultralytics writes a settings file: keep it inside the venv, and never go online
+YOLO_CONFIG_DIR="$ROOT/$VENV/ultralytics-config" YOLO_OFFLINE=1 "$VPY" - <<'PY'
 import cv2, mmcv, mmcv.ops, mmdet, mmengine, pydicom, torch, ultralytics
 import cxrdet
 print(f"cxrdet {cxrdet.__version__}: torch {torch.__version__}, mmcv {mmcv.__version__} (ops ok), "

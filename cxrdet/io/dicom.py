@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 # Which package decodes which compressed transfer syntax (all permissively licensed).
 _DECODER_HINTS: dict[str, str] = {
     "1.2.840.10008.1.2.4.50": "JPEG Baseline: pip install python-gdcm (or pillow)",
-    "1.2.840.10008.1.2.4.51": "JPEG Extended: pip install python-gdcm",
+    "1.2.840.10008.1.2.4.51": "JPEG Extended: python-gdcm decodes 8-bit; 12-bit needs pylibjpeg "
+    "pylibjpeg-libjpeg (GPL-3 licence, not installed by cxrdet)",
     "1.2.840.10008.1.2.4.57": "JPEG Lossless: pip install python-gdcm",
     "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1: pip install python-gdcm",
     "1.2.840.10008.1.2.4.80": "JPEG-LS: pip install pyjpegls (or python-gdcm)",
@@ -156,7 +157,7 @@ def load_dataset(path: str | os.PathLike):
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise DicomError(path, f"truncated or corrupt DICOM header: {type(err).__name__}") from None
     if "PixelData" not in ds:
-        raise DicomError(path, "no PixelData element: not an image")
+        raise DicomError(path, "no PixelData element (not an image, or the file is truncated)")
     try:
         rows, columns = int(ds.Rows), int(ds.Columns)
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
