@@ -111,13 +111,13 @@ def check_images(
     coords = frame[list(BOX_COLUMNS)].to_numpy(np.float64, copy=True)
     limits = np.stack([hw[:, 1], hw[:, 0], hw[:, 1], hw[:, 0]], axis=1)
     clipped = np.clip(coords, 0.0, limits)
-    outside = finding & (np.abs(clipped - coords) > 0).any(axis=1)
+    vanished = finding & ((clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1]))
+    outside = finding & ~vanished & (np.abs(clipped - coords) > 0).any(axis=1)
     for line, image_id in zip(frame.loc[outside, "line"], frame.loc[outside, "image_id"]):
         problems.append(LabelProblem(int(line), str(image_id), "box outside the image", "clipped"))
+    _reject(frame, vanished, "box entirely outside the image", problems)
     coords[finding] = clipped[finding]
     frame[list(BOX_COLUMNS)] = coords
-    vanished = finding & ((coords[:, 2] <= coords[:, 0]) | (coords[:, 3] <= coords[:, 1]))
-    _reject(frame, vanished, "box entirely outside the image", problems)
     if outside.any():
         log.warning("%d box(es) reached outside their image and were clipped", int(outside.sum()))
     return frame.loc[~vanished], problems

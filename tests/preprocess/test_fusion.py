@@ -1,0 +1,49 @@
+"""Reader fusion against ensemble-boxes called directly, and the n_readers count."""
+
+import numpy as np
+import pandas as pd
+from ensemble_boxes import weighted_boxes_fusion
+
+from cxrdet.preprocess.fusion import fuse_readers
+
+
+def readers_frame(rows):
+    return pd.DataFrame(rows, columns=["image_id", "class_id", "rad_id", "x_min", "y_min", "x_max", "y_max"])
+
+
+def test_wbf_equals_ensemble_boxes_per_image_and_class():
+    rng = np.random.default_rng(1)
+    rows = []
+    for image in ("i1", "i2"):
+        for c in (3, 8):
+            base = rng.uniform(100, 1500, 2)
+            for r in ("R1", "R2", "R3"):
+                x, y = base + rng.normal(0, 15, 2)
+                rows.append((image, c, r, x, y, x + 300, y + 200))
+        rows.append((image, 8, "R2", 2500.0, 2500.0, 2600.0, 2700.0))  # a finding only one reader saw
+        rows.append((image, 14, "R1", np.nan, np.nan, np.nan, np.nan))
+    frame = readers_frame(rows)
+    fused = fuse_readers(frame, "wbf", iou_thr=0.4)
+    for (image, c), group in frame[frame.class_id != 14].groupby(["image_id", "class_id"]):
+        scale = 3000.0
+        lists = [(group[group.rad_id == r][["x_min", "y_min", "x_max", "y_max"]].to_numpy() / scale).tolist()
+                 for r in sorted(group.rad_id.unique())]
+        boxes, scores, _ = weighted_boxes_fusion(lists, [[1.0] * len(b) for b in lists],
+                                                 [[0] * len(b) for b in lists], iou_thr=0.4, skip_box_thr=0.0)
+        ours = fused[(fused.image_id == image) & (fused.class_id == c)]
+        mine = ours[["x_min", "y_min", "x_max", "y_max"]].to_numpy()
+        order_ref, order_mine = np.lexsort(boxes.T[::-1]), np.lexsort(mine.T[::-1])
+        np.testing.assert_allclose(mine[order_mine], boxes[order_ref] * scale, rtol=1e-4)
+        np.testing.assert_array_equal(np.sort(ours.n_readers.to_numpy()),
+                                      np.sort(np.rint(scores * len(lists)).astype(int)))
+    assert set(fused.class_id) == {3, 8}                     # class 14 never becomes a box
+    assert sorted(fused[(fused.image_id == "i1") & (fused.class_id == 8)].n_readers) == [1, 3]
+
+
+def test_nms_and_none():
+    frame = readers_frame([("a", 0, "R1", 0, 0, 10, 10), ("a", 0, "R2", 1, 1, 11, 11),
+                           ("a", 0, "R3", 50, 50, 60, 60)])
+    none = fuse_readers(frame, "none")
+    assert len(none) == 3 and (none.n_readers == 1).all()
+    nms = fuse_readers(frame, "nms", iou_thr=0.4)
+    assert sorted(nms.n_readers) == [1, 2] and len(nms) == 2
