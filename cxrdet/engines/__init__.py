@@ -1,1 +1,1 @@
-"""cxrdet.engines."""
+"""Training/inference engines: the mmengine/mmdet Runner and Ultralytics, converted to cxrdet's contract at their edge."""
