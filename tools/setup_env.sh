@@ -37,7 +37,8 @@ stamp_of() {
 STAMP_FILE="$VENV/.cxrdet-setup-stamp"
 WANT_STAMP="$(stamp_of)"
 if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$WANT_STAMP" ]] &&
-    "$VPY" -c 'import cxrdet, mmcv.ops, mmdet, ultralytics, torchvision' >/dev/null 2>&1; then
+    YOLO_CONFIG_DIR="$ROOT/$VENV/ultralytics-config" YOLO_OFFLINE=1 \
+        "$VPY" -c 'import cxrdet, mmcv.ops, mmdet, ultralytics, torchvision' >/dev/null 2>&1; then
     log "environment up to date ($VENV)"
     exit 0
 fi
