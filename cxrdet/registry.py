@@ -17,5 +17,7 @@ DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope="cxrdet", locatio
 TRANSFORMS = Registry(
     "transform", parent=MMENGINE_TRANSFORMS, scope="cxrdet", locations=["cxrdet.datasets"]
 )
-METRICS = Registry("metric", parent=MMENGINE_METRICS, scope="cxrdet", locations=["cxrdet.evaluation"])
+METRICS = Registry(
+    "metric", parent=MMENGINE_METRICS, scope="cxrdet", locations=["cxrdet.evaluation.metric"]
+)
 HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope="cxrdet", locations=["cxrdet.engines"])

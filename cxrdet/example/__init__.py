@@ -1,1 +1,15 @@
-"""cxrdet.example."""
+"""Built-in example data: synthetic chest radiographs as VinDr-style DICOM datasets, and a DICOM writer.
+
+Public API (import from the submodules; this package imports nothing heavy):
+
+- :func:`cxrdet.example.dicom_writer.write_dicom`: stored pixel values -> a CR/DX DICOM file.
+- :func:`cxrdet.example.make.make_example`: the dataset behind ``cxrdet make-example``.
+"""
+
+SUPPORTED_CLASSES: tuple[int, ...] = (0, 3, 4, 7, 8, 10, 11)
+"""Finding classes the example can draw: 0 Aortic enlargement, 3 Cardiomegaly, 4 Consolidation,
+7 Lung Opacity, 8 Nodule/Mass, 10 Pleural effusion, 11 Pleural thickening."""
+
+DEFAULT_CLASSES: tuple[int, ...] = (0, 3, 8, 10)
+"""Classes of the default example: four distinct, learnable shapes (VinDr's two most common
+findings, 0 and 3, plus a focal lesion, 8, and a basal one, 10)."""

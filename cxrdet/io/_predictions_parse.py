@@ -65,9 +65,9 @@ def _read_csv_strings(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
 
 
-def _coerce_numeric(frame: pd.DataFrame, where: Where) -> pd.DataFrame:
+def _coerce_numeric(frame: pd.DataFrame, where: Where, columns=_NUMERIC) -> pd.DataFrame:
     """String columns -> float64, reporting non-numeric cells (empty cells become NaN)."""
-    for col in _NUMERIC:
+    for col in columns:
         if col in frame.columns:
             raw = frame[col].astype(str).str.strip()
             values = pd.to_numeric(raw.where(raw != "", None), errors="coerce")
@@ -92,10 +92,14 @@ def load(path: Path) -> tuple[pd.DataFrame, Where, str]:
     fmt = _detect(list(frame.columns), path)
     if is_parquet:
         where = Where(path, np.arange(1, len(frame) + 1), "row")
+        text = [c for c in frame.columns if c in _NUMERIC and not pd.api.types.is_numeric_dtype(frame[c])]
         for col in frame.columns:
-            if col in _NUMERIC and not pd.api.types.is_numeric_dtype(frame[col]):
-                frame[col] = frame[col].astype(str)
-        return _coerce_numeric(frame, where) if fmt != "kaggle" else frame, where, fmt
+            if col in _NUMERIC and col not in text:
+                frame[col] = frame[col].astype("Float64").to_numpy(np.float64, na_value=np.nan)
+        if text and fmt != "kaggle":
+            frame[text] = frame[text].astype(str).replace({"nan": "", "None": "", "<NA>": ""})
+            frame = _coerce_numeric(frame, where, text)
+        return frame, where, fmt
     if fmt == "kaggle":
         frame = _read_csv_strings(path)
         frame.columns = [str(c).strip() for c in frame.columns]
@@ -116,19 +120,33 @@ def load(path: Path) -> tuple[pd.DataFrame, Where, str]:
     return frame, where, fmt
 
 
+def _split_numbers(strings: pd.Series, where: Where) -> tuple[np.ndarray, np.ndarray]:
+    """Whitespace-separated numbers per row -> (count per row, all values flattened)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = strings.fillna("").astype(str).str.strip()
+    arr = pa.array(text.where(text != "", None).to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    parts = pc.utf8_split_whitespace(arr)  # an empty row is null (splitting "" would give [""])
+    counts = pc.fill_null(pc.list_value_length(parts), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = pc.list_flatten(parts)
+    try:
+        values = pc.cast(flat, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:  # find the offending row
+        values = pd.to_numeric(pd.Series(flat.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy()
+    bad = np.zeros(len(strings), bool)
+    bad[np.repeat(np.arange(len(strings)), counts)[np.isnan(values)]] = True
+    where.fail(bad, "PredictionString holds a value that is not a number")
+    return counts, values
+
+
 def explode_kaggle(frame: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, Where]:
     """One row per sextuple of ``PredictionString`` (one empty row per image without any)."""
     ids = frame["image_id"].astype(str).str.strip()
     where.fail(ids.duplicated(keep="first").to_numpy(), "image_id listed twice")
-    tokens = frame["PredictionString"].fillna("").astype(str).str.split()
-    counts = tokens.str.len().to_numpy()
+    counts, values = _split_numbers(frame["PredictionString"], where)
     where.fail(counts % 6 != 0, "PredictionString must hold sextuples 'class score x_min y_min x_max y_max' "
                                 "(its number of values is not a multiple of 6)")
-    flat = tokens.explode().dropna()
-    values = pd.to_numeric(flat, errors="coerce").to_numpy(np.float64)
-    bad_rows = np.zeros(len(frame), bool)
-    bad_rows[np.unique(np.repeat(np.arange(len(frame)), counts)[np.isnan(values)])] = True
-    where.fail(bad_rows, "PredictionString holds a value that is not a number")
     k = counts // 6
     reps = np.maximum(k, 1)
     full = np.full((int(reps.sum()), 6), np.nan)
@@ -141,7 +159,7 @@ def explode_kaggle(frame: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, Whe
 def vindr_to_pred(frame: pd.DataFrame) -> pd.DataFrame:
     """VinDr rows -> prediction layout: score 1, "No finding" rows with empty boxes get ``[0, 0, 1, 1]``."""
     frame = frame.copy()
-    coords = frame[list(BOX_COLUMNS)].to_numpy(np.float64)
+    coords = frame[list(BOX_COLUMNS)].to_numpy(np.float64, copy=True)
     normal = (frame["class_id"].to_numpy() == NO_FINDING) & np.isnan(coords).all(axis=1)
     coords[normal] = NO_FINDING_BOX
     frame[list(BOX_COLUMNS)] = coords

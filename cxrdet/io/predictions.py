@@ -74,10 +74,16 @@ class BoxTable:
         if missing:
             raise ValueError(f"BoxTable.boxes lacks columns {missing}")
         b = b.loc[:, list(PRED_COLUMNS)]
-        self.boxes = b.astype({"image_id": str, "class_id": np.int64, **{c: np.float64 for c in _NUM[1:]}},
-                              copy=False).reset_index(drop=True)
+        self.boxes = b.astype({"image_id": str, "class_id": np.int64, **{c: np.float64 for c in _NUM[1:]}}
+                              ).reset_index(drop=True)
         if self.images is None:
             self.images = _images_frame(pd.unique(self.boxes["image_id"]))
+        else:  # cheap (one row per image): exact columns, float sizes, str index named image_id
+            images = self.images.reindex(columns=list(SIZE_COLUMNS)).astype(np.float64)
+            images.index = pd.Index(images.index.astype(str), name="image_id")
+            if images.index.has_duplicates:
+                raise ValueError("BoxTable.images: duplicate image_id")
+            self.images = images
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -196,6 +202,7 @@ def read_table(path: str | os.PathLike, *, role: str = "pred", gt_fuse: str = "n
     log.debug("%s: %s format, %d boxes on %d images", path, fmt, len(table), len(table.images))
     return table
 
+
 # ----------------------------------------------------------------------------------------------- writing
 
 
@@ -249,19 +256,28 @@ def write_predictions(table: BoxTable, path: str | os.PathLike) -> None:
 def format_prediction_strings(table: BoxTable) -> pd.Series:
     """Kaggle ``PredictionString`` per image (index image_id, every image of the table, in order).
 
-    Sextuples ``class score x_min y_min x_max y_max`` in table order; floats are written with
-    Python's shortest round-trip repr (no precision lost); images without boxes get ``14 1 0 0 1 1``.
+    Sextuples ``class score x_min y_min x_max y_max`` in table order within each image; floats are
+    written with the shortest repr that reads back to the same float64 (no precision lost); images
+    without boxes get ``14 1 0 0 1 1``.
     """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     b = table.boxes
-    if len(b):
-        parts = [b["class_id"].astype(str)] + [b[c].astype(np.float64).astype(str) for c in _NUM[1:]]
-        sext = parts[0].str.cat(parts[1:], sep=" ")
-        joined = sext.groupby(b["image_id"], sort=False).agg(" ".join)
-    else:
-        joined = pd.Series(dtype=str)
-    out = joined.reindex(table.images.index).fillna(EMPTY_PREDICTION)
-    out.name = "PredictionString"
-    return out
+    images = table.images.index
+    codes = images.get_indexer(b["image_id"])
+    if (codes < 0).any():
+        raise ValueError(f"{table.source}: boxes of images missing from BoxTable.images")
+    order = np.argsort(codes, kind="stable")
+    cols = ["class_id", *_NUM[1:]]
+    arrow = pa.Table.from_pandas(b[cols].iloc[order], preserve_index=False)
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(arrow, sink, pacsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none"))
+    lines = sink.getvalue().to_pybytes().decode().split("\n")
+    counts = np.bincount(codes, minlength=len(images))
+    ends = np.cumsum(counts)
+    strings = [" ".join(lines[e - n:e]) if n else EMPTY_PREDICTION for n, e in zip(counts, ends)]
+    return pd.Series(strings, index=images, name="PredictionString", dtype=str)
 
 
 def write_kaggle(table: BoxTable, path: str | os.PathLike, image_ids: Iterable[str] | None = None) -> None:
@@ -280,5 +296,8 @@ def write_kaggle(table: BoxTable, path: str | os.PathLike, image_ids: Iterable[s
             raise InputError(table.source or "<table>", f"{len(unknown)} requested images are not in the "
                              f"table (first: {unknown[0]})")
         strings = strings.reindex(ids)
-    frame = pd.DataFrame({"image_id": strings.index.astype(str), "PredictionString": strings.to_numpy()})
-    _atomic_write(Path(path), lambda tmp: frame.to_csv(tmp, index=False))
+    ids = [str(i) for i in strings.index]
+    if any("," in i or '"' in i or "\n" in i for i in ids):
+        raise InputError(table.source or "<table>", "an image_id holds a comma, quote or newline")
+    text = "image_id,PredictionString\n" + "".join(f"{i},{s}\n" for i, s in zip(ids, strings.to_numpy()))
+    _atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))

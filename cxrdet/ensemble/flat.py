@@ -1,0 +1,303 @@
+"""Ensembling, shared step: many images' boxes as flat arrays, grouped per (image, class) in ensemble-boxes' order.
+
+Every fusion kernel (:mod:`cxrdet.ensemble.wbf`, :mod:`cxrdet.ensemble.nms`) takes a :class:`FlatBoxes`
+(normalised ``[0, 1]`` xyxy boxes of all models and images in one set of arrays) and reproduces
+``ensemble_boxes`` run image by image. The order in which ``ensemble_boxes`` visits boxes is part of its
+result, so this module rebuilds it exactly: within one image and class, boxes are listed model by model
+in input row order, then sorted with ``numpy.argsort(...)[::-1]`` (whose tie order is numpy's own).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+log = logging.getLogger(__name__)
+
+_DENSE_LABEL_LIMIT = 4096  # non-negative labels below this are used directly as group codes
+
+
+@dataclass
+class FlatBoxes:
+    """Boxes of several models over several images, one row per box.
+
+    Attributes:
+        boxes: (N, 4) float64 ``x1, y1, x2, y2`` normalised to ``[0, 1]``.
+        scores: (N,) float64 confidences.
+        labels: (N,) int64 class ids.
+        models: (N,) int64 model index in ``[0, n_models)``.
+        images: (N,) int64 image index in ``[0, n_images)``.
+        n_models: number of models (a model may have no rows).
+        n_images: number of images (an image may have no rows).
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    models: np.ndarray
+    images: np.ndarray
+    n_models: int
+    n_images: int
+
+    def __post_init__(self) -> None:
+        self.boxes = np.ascontiguousarray(self.boxes, dtype=np.float64).reshape(-1, 4)
+        self.scores = np.ascontiguousarray(self.scores, dtype=np.float64).reshape(-1)
+        self.labels = np.ascontiguousarray(self.labels, dtype=np.int64).reshape(-1)
+        self.models = np.ascontiguousarray(self.models, dtype=np.int64).reshape(-1)
+        self.images = np.ascontiguousarray(self.images, dtype=np.int64).reshape(-1)
+        n = len(self.boxes)
+        for name in ("scores", "labels", "models", "images"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{n} boxes but {len(getattr(self, name))} {name}")
+        if n and not (np.isfinite(self.boxes).all() and np.isfinite(self.scores).all()):
+            raise ValueError("boxes and scores must be finite (found NaN or inf)")
+        for name, limit in (("models", self.n_models), ("images", self.n_images)):
+            values = getattr(self, name)
+            if n and (values.min() < 0 or values.max() >= limit):
+                raise ValueError(f"{name} must lie in [0, {limit})")
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+@dataclass
+class FusedBoxes:
+    """Result of a fusion over many images, rows grouped by image (ascending), each image in the order
+    ``ensemble_boxes`` returns it.
+
+    Attributes:
+        boxes: (K, 4) float64 normalised xyxy.
+        scores: (K,) float64.
+        labels: (K,) int64.
+        images: (K,) int64 image index.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    images: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+def from_lists(boxes_list, scores_list, labels_list) -> FlatBoxes:
+    """One image's per-model lists (``ensemble_boxes``' input) as a :class:`FlatBoxes`.
+
+    Raises:
+        ValueError: lengths of boxes, scores and labels of a model differ, or a value is not finite.
+    """
+    if not (len(boxes_list) == len(scores_list) == len(labels_list)):
+        raise ValueError(
+            f"{len(boxes_list)} box lists, {len(scores_list)} score lists, {len(labels_list)} label lists"
+        )
+    parts = []
+    for t, (b, s, l) in enumerate(zip(boxes_list, scores_list, labels_list)):
+        b = np.asarray(b, dtype=np.float64).reshape(-1, 4) if len(b) else np.zeros((0, 4))
+        s = np.asarray(s, dtype=np.float64).reshape(-1)
+        l = np.asarray(l, dtype=np.float64).reshape(-1)
+        if not (len(b) == len(s) == len(l)):
+            raise ValueError(f"model {t}: {len(b)} boxes, {len(s)} scores, {len(l)} labels")
+        parts.append((b, s, l.astype(np.int64), np.full(len(b), t, dtype=np.int64)))
+    cat = [np.concatenate([p[k] for p in parts]) if parts else None for k in range(4)]
+    if not parts:
+        cat = [np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)]
+    return FlatBoxes(cat[0], cat[1], cat[2], cat[3], np.zeros(len(cat[0]), np.int64),
+                     max(len(boxes_list), 1), 1)
+
+
+def as_weights(weights, n_models: int) -> np.ndarray:
+    """Model weights as float64, ones when None.
+
+    Raises:
+        ValueError: wrong count, or a weight that is not finite and > 0.
+    """
+    if weights is None:
+        return np.ones(n_models)
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if len(w) != n_models:
+        raise ValueError(f"{len(w)} weights for {n_models} models")
+    if not (np.isfinite(w).all() and (w > 0).all()):
+        raise ValueError(f"weights must be finite and > 0, got {w.tolist()}")
+    return w
+
+
+@njit(cache=True, inline="always")
+def _checked(boxes, i):  # pragma: no cover - compiled
+    """ensemble-boxes' box checks: swap min/max, clip to [0, 1]; also says whether it clipped."""
+    x1, y1, x2, y2 = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]
+    if x2 < x1:
+        x1, x2 = x2, x1
+    if y2 < y1:
+        y1, y2 = y2, y1
+    outside = min(x1, y1) < 0.0 or max(x2, y2) > 1.0
+    if outside:
+        x1, y1 = min(max(x1, 0.0), 1.0), min(max(y1, 0.0), 1.0)
+        x2, y2 = min(max(x2, 0.0), 1.0), min(max(y2, 0.0), 1.0)
+    return x1, y1, x2, y2, outside
+
+
+@njit(cache=True)
+def _counting_order(rows, keys, n_keys):  # pragma: no cover - compiled
+    """Stable counting sort of ``rows`` by ``keys[rows]``; returns (order, offsets per key)."""
+    offsets = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in rows:
+        offsets[keys[i] + 1] += 1
+    for k in range(n_keys):
+        offsets[k + 1] += offsets[k]
+    pos = offsets[:-1].copy()
+    out = np.empty(len(rows), dtype=np.int64)
+    for i in rows:
+        out[pos[keys[i]]] = i
+        pos[keys[i]] += 1
+    return out, offsets
+
+
+@njit(cache=True)
+def _group_rows(boxes, scores, codes, models, images, n_models, n_lab, n_images, thr, use_thr):  # pragma: no cover
+    """Kept rows (score >= thr, non-zero area after the checks) ordered by (image, class, model, row)."""
+    n = len(scores)
+    keep = np.empty(n, dtype=np.int64)
+    n_keep, n_clipped = 0, 0
+    for i in range(n):
+        if use_thr and scores[i] < thr:
+            continue
+        x1, y1, x2, y2, outside = _checked(boxes, i)
+        n_clipped += outside
+        if (x2 - x1) * (y2 - y1) != 0.0:
+            keep[n_keep] = i
+            n_keep += 1
+    by_model, _ = _counting_order(keep[:n_keep], models, n_models)
+    keys = images * n_lab + codes
+    order, offsets = _counting_order(by_model, keys, n_images * n_lab)
+    return order, offsets, n_clipped
+
+
+@njit(cache=True)
+def _gather(order, boxes, models):  # pragma: no cover - compiled
+    """Checked boxes and models of ``order``'s rows."""
+    out = np.empty((len(order), 4))
+    out_models = np.empty(len(order), dtype=np.int64)
+    for k in range(len(order)):
+        i = order[k]
+        out[k, 0], out[k, 1], out[k, 2], out[k, 3], _ = _checked(boxes, i)
+        out_models[k] = models[i]
+    return out, out_models
+
+
+def desc_order(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per segment ``argsort(values[segment])[::-1]`` exactly as numpy orders ties, for all segments at once.
+
+    Segments of equal length are stacked and sorted with one row-wise ``argsort`` per length (numpy
+    sorts each row with the same routine as a 1-D array, so the tie order is numpy's own).
+
+    Args:
+        values: (N,) values in segment order.
+        offsets: (S + 1,) segment boundaries.
+
+    Returns:
+        (N,) global indices: the rows of each segment in descending order.
+    """
+    perm = np.arange(len(values), dtype=np.int64)
+    sizes = np.diff(offsets)
+    starts = offsets[:-1]
+    for n in np.unique(sizes):
+        if n < 2:
+            continue
+        idx = starts[sizes == n][:, None] + np.arange(n)
+        local = values[idx].argsort(axis=1)[:, ::-1]
+        perm[idx] = np.take_along_axis(idx, local, axis=1)
+    return perm
+
+
+@dataclass
+class Groups:
+    """Kept boxes grouped per (image, class), each group in ``ensemble_boxes``' processing order.
+
+    Attributes:
+        boxes: (K, 4) checked and clipped boxes.
+        scores: (K,) model-weighted scores.
+        models: (K,) model index.
+        offsets: (G + 1,) group boundaries.
+        image: (G,) image of each group.
+        label: (G,) class id of each group.
+        first: (G,) rank of the group's first box in the image's model-by-model scan (class order of
+            ``ensemble_boxes``' per-class dict).
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    models: np.ndarray
+    offsets: np.ndarray
+    image: np.ndarray
+    label: np.ndarray
+    first: np.ndarray
+
+
+def _label_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(labels) == 0:
+        return labels, np.zeros(0, np.int64)
+    lo, hi = labels.min(), labels.max()
+    if lo >= 0 and hi < _DENSE_LABEL_LIMIT:
+        return labels, np.arange(hi + 1, dtype=np.int64)
+    uniq, codes = np.unique(labels, return_inverse=True)
+    return codes.astype(np.int64), uniq
+
+
+def make_groups(flat: FlatBoxes, wscores: np.ndarray, skip_box_thr: float | None, sort: bool) -> Groups:
+    """Pre-filter boxes like ``ensemble_boxes`` and group them per (image, class).
+
+    Args:
+        flat: the input boxes.
+        wscores: (N,) the scores the method ranks and fuses (raw scores times model weight, etc.).
+        skip_box_thr: drop boxes whose RAW score is below this; None keeps all (nms).
+        sort: order each group by ``wscores`` descending with numpy's tie order (wbf, nmw); otherwise
+            keep the model-by-model scan order (nms sorts inside its kernel).
+
+    Returns:
+        The groups, ordered by image then class id.
+    """
+    codes, uniq = _label_codes(flat.labels)
+    n_lab = max(len(uniq), 1)
+    order, key_offsets, n_clipped = _group_rows(
+        flat.boxes, flat.scores, codes, flat.models, flat.images, flat.n_models, n_lab, flat.n_images,
+        skip_box_thr or 0.0, skip_box_thr is not None)
+    if n_clipped:
+        log.debug("%d boxes reach outside [0, 1]: clipped (as ensemble-boxes does)", n_clipped)
+    sizes = np.diff(key_offsets)
+    nonempty = np.flatnonzero(sizes)
+    offsets = np.concatenate([[0], np.cumsum(sizes[nonempty])]).astype(np.int64)
+    first_rows = order[offsets[:-1]]
+    first = flat.models[first_rows] * (len(flat.scores) + 1) + first_rows
+    ws = wscores[order]
+    if sort:
+        perm = desc_order(ws, offsets)
+        order, ws = order[perm], ws[perm]
+    boxes, models = _gather(order, flat.boxes, flat.models)
+    return Groups(boxes=boxes, scores=ws, models=models, offsets=offsets, image=nonempty // n_lab,
+                  label=uniq[nonempty % n_lab] if len(uniq) else nonempty, first=first)
+
+
+def image_offsets(images: np.ndarray, n_images: int) -> np.ndarray:
+    """(n_images + 1,) boundaries of each image's rows in an array sorted by image."""
+    return np.concatenate([[0], np.cumsum(np.bincount(images, minlength=n_images))]).astype(np.int64)
+
+
+def final_sort(fused: FusedBoxes, n_images: int, key: np.ndarray | None = None) -> FusedBoxes:
+    """Order each image's rows like ``ensemble_boxes``' closing ``argsort()[::-1]`` on the scores.
+
+    Args:
+        fused: rows grouped by image, each image in concatenation order (class dict order, then cluster).
+        n_images: number of images.
+        key: values to sort on when they differ from ``fused.scores`` (nmw sorts float32 scores).
+    """
+    perm = desc_order(fused.scores if key is None else key, image_offsets(fused.images, n_images))
+    return FusedBoxes(fused.boxes[perm], fused.scores[perm], fused.labels[perm], fused.images[perm])
+
+
+def empty_fused() -> FusedBoxes:
+    """A result without rows."""
+    return FusedBoxes(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))

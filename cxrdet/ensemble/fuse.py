@@ -1,0 +1,205 @@
+"""Ensembling, pixel side: fuse several models' prediction tables (original pixels) into one table.
+
+:func:`ensemble_tables` validates the tables, normalises each image's boxes by its width/height, runs one
+of the kernels (WBF, NMS, soft-NMS, NMW; identical to ensemble-boxes run image by image) and maps the
+result back to pixels. For tuning, :func:`prepare` does the validation and flattening once and
+:func:`fuse` runs any number of settings on it.
+
+"No finding" (class 14) is kept out of box fusion: per image, its score is the weighted mean over models
+of each model's class-14 score (a model's missing class-14 row for that image counts as 0; a model with
+no class-14 row in any image is left out of that mean, since it does not predict normality; several
+rows of one model for one image count as their maximum). One ``14 p 0 0 1 1`` box is emitted per image
+where some model gave class 14 (``p`` may be 0), after that image's fused boxes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cxrdet.ensemble import checks
+from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes
+from cxrdet.errors import ConfigError
+from cxrdet.io.predictions import BoxTable
+from cxrdet.vindr import BOX_COLUMNS, NO_FINDING, NO_FINDING_BOX
+
+log = logging.getLogger(__name__)
+
+METHODS: tuple[str, ...] = ("wbf", "nms", "soft_nms", "nmw")
+_STR = pd.Series([""]).astype(str).dtype  # the string dtype BoxTable stores image ids in
+
+
+@dataclass
+class Prepared:
+    """Validated, flattened input of an ensemble, reusable across settings.
+
+    Attributes:
+        flat: every model's boxes except class 14, normalised per image.
+        images: all images (union over tables), the output's image list.
+        height, width: (n_images,) sizes used to normalise.
+        sizes_known: (n_images,) False where the size was taken from the largest coordinate.
+        normal: (n_models, n_images) class-14 score per model and image (0 where absent).
+        has_normal: (n_models,) whether a model gave class 14 for any image.
+        normal_listed: (n_images,) whether any model gave class 14 for the image.
+        sources: the tables' names.
+    """
+
+    flat: FlatBoxes
+    images: pd.Index
+    height: np.ndarray
+    width: np.ndarray
+    sizes_known: np.ndarray
+    normal: np.ndarray
+    has_normal: np.ndarray
+    normal_listed: np.ndarray
+    sources: list[str]
+
+
+def prepare(tables: Sequence[BoxTable], missing: str = "error", sizes: pd.DataFrame | None = None,
+            unknown_size: str = "error") -> Prepared:
+    """Validates the tables and flattens them for the kernels.
+
+    Args:
+        tables: one prediction table per model (original pixels).
+        missing: ``"error"`` if the tables do not list the same images, or ``"empty"`` (absent = no boxes).
+        sizes: optional image sizes (index image_id; columns height, width), used before the tables'.
+        unknown_size: ``"error"`` or ``"max"`` (normalise by the image's largest box coordinate).
+
+    Raises:
+        InputError: a bad value, images missing from a file, unknown or conflicting image sizes.
+        ConfigError: no tables or a bad option.
+    """
+    if not tables:
+        raise ConfigError("nothing to ensemble: no prediction tables")
+    for i, table in enumerate(tables):
+        checks.check_table(table, i)
+    images = checks.image_index(tables, missing)
+    height, width, known = checks.resolve_sizes(tables, images, sizes, unknown_size)
+    parts, normal, listed = [], np.zeros((len(tables), len(images))), np.zeros(len(images), bool)
+    for t, table in enumerate(tables):
+        b = table.boxes
+        codes = checks.codes_of(b["image_id"], images)
+        cls = b["class_id"].to_numpy(np.int64)
+        is_normal = cls == NO_FINDING
+        if is_normal.any():
+            listed[codes[is_normal]] = True
+            np.maximum.at(normal[t], codes[is_normal], b["score"].to_numpy(np.float64)[is_normal])
+        keep = ~is_normal
+        xyxy = b[list(BOX_COLUMNS)].to_numpy(np.float64)[keep]
+        c = codes[keep]
+        scale = np.stack([width[c], height[c], width[c], height[c]], axis=1)
+        parts.append((xyxy / scale, b["score"].to_numpy(np.float64)[keep], cls[keep], np.full(len(c), t), c))
+    flat = FlatBoxes(*(np.concatenate([p[k] for p in parts]) for k in range(5)),
+                     n_models=len(tables), n_images=len(images))
+    sources = [checks.name_of(t, i) for i, t in enumerate(tables)]
+    has_normal = np.array([(t.boxes["class_id"].to_numpy() == NO_FINDING).any() for t in tables], bool)
+    return Prepared(flat, images, height, width, known, normal, has_normal, listed, sources)
+
+
+def run_kernel(flat: FlatBoxes, method: str = "wbf", weights=None, iou_thr: float = 0.4,
+               skip_box_thr: float = 0.0, conf_type: str = "avg", allows_overflow: bool = False,
+               sigma: float = 0.5, thresh: float = 0.001, soft_method: int = 2) -> FusedBoxes:
+    """Runs one fusion method on normalised flat boxes (see :mod:`cxrdet.ensemble.wbf` / ``nms``).
+
+    Raises:
+        ConfigError: unknown method or bad option values.
+    """
+    from cxrdet.ensemble import nms, nmw, wbf
+
+    try:
+        if method == "wbf":
+            return wbf.wbf_many(flat, weights, iou_thr, skip_box_thr, conf_type, allows_overflow)
+        if method == "nms":
+            return nms.nms_many(flat, iou_thr, weights)
+        if method == "soft_nms":
+            return nms.soft_nms_many(flat, soft_method, iou_thr, sigma, thresh, weights)
+        if method == "nmw":
+            return nmw.nmw_many(flat, weights, iou_thr, skip_box_thr)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    raise ConfigError(f"unknown ensemble method {method!r}: expected one of {', '.join(METHODS)}")
+
+
+def no_finding_scores(prep: Prepared, weights: np.ndarray) -> np.ndarray:
+    """Per image, the weighted mean over models (that predict class 14 at all) of their class-14 score."""
+    use = prep.has_normal
+    if not use.any():
+        return np.zeros(len(prep.images))
+    w = weights[use]
+    return (w[:, None] * prep.normal[use]).sum(axis=0) / w.sum()
+
+
+def to_table(prep: Prepared, fused: FusedBoxes, weights: np.ndarray, source: str = "") -> BoxTable:
+    """Fused normalised boxes back to pixels, plus one class-14 box per image that has class 14."""
+    img = fused.images
+    xyxy = fused.boxes * np.stack([prep.width[img], prep.height[img], prep.width[img], prep.height[img]], 1)
+    n_img = np.flatnonzero(prep.normal_listed)
+    at = np.searchsorted(img, n_img, side="right")  # after each image's fused rows
+    codes = np.insert(img, at, n_img)
+    columns = {
+        "class_id": np.insert(fused.labels, at, NO_FINDING),
+        "score": np.insert(fused.scores, at, no_finding_scores(prep, weights)[n_img]),
+        **{c: np.insert(xyxy[:, i], at, NO_FINDING_BOX[i]) for i, c in enumerate(BOX_COLUMNS)},
+    }
+    ids = checks.arrow_ids(prep.images).take(pa.array(codes))
+    frame = pd.DataFrame({"image_id": pd.Series(ids, dtype=_STR), **columns})
+    sizes = pd.DataFrame({"height": np.where(prep.sizes_known, prep.height, np.nan),
+                          "width": np.where(prep.sizes_known, prep.width, np.nan)}, index=prep.images)
+    return BoxTable(frame, sizes, source or "ensemble(" + ", ".join(prep.sources) + ")")
+
+
+def fuse(prep: Prepared, method: str = "wbf", weights=None, **options) -> BoxTable:
+    """Fuses prepared input with one setting and returns the pixel table.
+
+    Args:
+        prep: from :func:`prepare`.
+        method: "wbf", "nms", "soft_nms" or "nmw".
+        weights: one weight (> 0) per model, or None.
+        **options: the method's options (see :func:`ensemble_tables`).
+    """
+    w = np.ones(prep.flat.n_models) if weights is None else np.asarray(weights, dtype=np.float64)
+    kernel_weights = None if weights is None else w
+    fused = run_kernel(prep.flat, method, kernel_weights, **options)
+    bad = ~np.isfinite(fused.boxes).all(axis=1)
+    if bad.any():  # only clusters whose boxes all score 0 (ensemble-boxes divides by their sum)
+        log.warning("dropped %d fused boxes whose members all scored 0", int(bad.sum()))
+        fused = FusedBoxes(fused.boxes[~bad], fused.scores[~bad], fused.labels[~bad], fused.images[~bad])
+    return to_table(prep, fused, w)
+
+
+def ensemble_tables(tables: Sequence[BoxTable], method: str = "wbf", weights=None, iou_thr: float = 0.4,
+                    skip_box_thr: float = 0.0, conf_type: str = "avg", allows_overflow: bool = False,
+                    missing: str = "error", sizes: pd.DataFrame | None = None, unknown_size: str = "error",
+                    sigma: float = 0.5, thresh: float = 0.001, soft_method: int = 2) -> BoxTable:
+    """Fuses several models' predictions (original pixels) into one prediction table.
+
+    Args:
+        tables: one :class:`BoxTable` per model.
+        method: "wbf" (weighted boxes fusion), "nms", "soft_nms" or "nmw" (non-maximum weighted).
+        weights: one weight (> 0) per table; None = all 1.
+        iou_thr: IoU above which boxes are clustered / suppressed (default 0.4, the metric's).
+        skip_box_thr: ignore boxes scoring below this (wbf, nmw).
+        conf_type: wbf confidence: "avg", "max", "box_and_model_avg" or "absent_model_aware_avg".
+        allows_overflow: wbf "avg": let a cluster with more boxes than models score above 1.
+        missing: images absent from some table: "error" or "empty" (no boxes from that model).
+        sizes: optional image sizes (index image_id; height, width), e.g. from :func:`checks.read_sizes`.
+        unknown_size: no size known for an image: "error" or "max" (normalise by largest coordinate).
+        sigma, thresh, soft_method: soft-NMS options (gaussian sigma, keep threshold, 1 linear / 2 gaussian).
+
+    Returns:
+        The fused table (every image of every table listed; sizes kept where known).
+
+    Raises:
+        InputError: bad values in a table (naming its file), missing images, unknown sizes.
+        ConfigError: bad options or weights.
+    """
+    prep = prepare(tables, missing, sizes, unknown_size)
+    w = checks.check_weights(weights, tables)
+    return fuse(prep, method, None if weights is None else w, iou_thr=iou_thr, skip_box_thr=skip_box_thr,
+                conf_type=conf_type, allows_overflow=allows_overflow, sigma=sigma, thresh=thresh,
+                soft_method=soft_method)
