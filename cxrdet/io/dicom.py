@@ -37,6 +37,10 @@ _DECODER_HINTS: dict[str, str] = {
     "1.2.840.10008.1.2.5": "RLE: built into pydicom; pip install pylibjpeg-rle for speed",
 }
 
+_DEFER_BYTES = 1 << 20  # PixelData (and any other value this large) is read only when needed
+_NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")  # implicit / explicit VR LE
+_PIXEL_DATA = 0x7FE00010
+
 _AGE_UNITS = {"Y": 1.0, "M": 1.0 / 12.0, "W": 7.0 / 365.25, "D": 1.0 / 365.25}
 _AGE_RE = re.compile(r"^\s*(\d{1,3})\s*([YMWD]?)\s*$", re.IGNORECASE)
 
@@ -128,7 +132,7 @@ def _read_without_preamble(path: Path):
     import pydicom
 
     try:
-        ds = pydicom.dcmread(path, force=True)
+        ds = pydicom.dcmread(path, force=True, defer_size=_DEFER_BYTES)
         if "PixelData" in ds and int(ds.Rows) >= 0:
             return ds
     except Exception:  # noqa: BLE001 - any parse failure means "not DICOM"
@@ -147,7 +151,7 @@ def load_dataset(path: str | os.PathLike):
 
     path = Path(path)
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES)
     except FileNotFoundError:
         raise DicomError(path, "file not found") from None
     except IsADirectoryError:
@@ -196,6 +200,34 @@ def read_meta(ds, path: str | os.PathLike) -> DicomMeta:
     )
 
 
+def _native_pixels(ds, path: str | os.PathLike) -> np.ndarray | None:
+    """Uncompressed little-endian pixels mapped straight from the file (no copy), or None if not applicable.
+
+    Equal to ``ds.pixel_array``: unused high bits are masked as pydicom does (only when any is set).
+    """
+    uid = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    bits_allocated = int(ds.get("BitsAllocated", 0) or 0)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    if uid not in _NATIVE_LITTLE_ENDIAN or bits_allocated not in (8, 16):
+        return None
+    raw = ds.get_item(_PIXEL_DATA, keep_deferred=True)
+    offset = getattr(raw, "value_tell", None)
+    if raw is None or getattr(raw, "value", b"") is not None or offset is None:
+        return None  # already read into memory (small file): pydicom's own path is as fast
+    bits_stored = int(ds.BitsStored)
+    if signed and bits_stored < bits_allocated:
+        return None  # sign extension of unused bits: leave to pydicom
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    dtype = np.dtype(("<i" if signed else "<u") + str(bits_allocated // 8))
+    needed = rows * columns * dtype.itemsize
+    if int(raw.length) < needed or os.path.getsize(path) < offset + needed:
+        raise DicomError(path, "pixel data is truncated or shorter than the image size")
+    pixels = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(rows, columns))
+    if not signed and bits_stored < bits_allocated and pixels.max() >> bits_stored:
+        pixels = np.bitwise_and(pixels, (1 << bits_stored) - 1)
+    return pixels
+
+
 def decode_pixels(ds, path: str | os.PathLike) -> np.ndarray:
     """The stored pixel values (before any LUT) of a dataset opened by :func:`load_dataset`.
 
@@ -203,6 +235,9 @@ def decode_pixels(ds, path: str | os.PathLike) -> np.ndarray:
         DicomError: undecodable or unsupported compression (naming the decoder to install), or
             pixel data shorter than Rows x Columns x BitsAllocated says (truncated file).
     """
+    native = _native_pixels(ds, path)
+    if native is not None:
+        return native
     uid = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
     try:
         pixels = ds.pixel_array

@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from cxrdet import __version__
-from cxrdet.errors import CxrdetError, InputError
+from cxrdet.errors import InputError
 from cxrdet.io.atomic import write_csv, write_text
 from cxrdet.preprocess.export import write_training_sets
-from cxrdet.preprocess.images import dicom_to_png
+from cxrdet.preprocess.images import convert_task, init_worker
 
 log = logging.getLogger(__name__)
 
@@ -114,33 +114,21 @@ def _prepare_out(opts: ConvertOptions) -> None:
     write_text(settings, json.dumps(record, indent=2))
 
 
-def _convert_one(path: Path, out: Path, size: int, bit_depth: int) -> tuple[Path, dict | None, str | None, bool]:
-    resumed = (out / "images" / f"{path.stem}.png").exists()
-    try:
-        return path, dicom_to_png(path, out, size, bit_depth), None, resumed
-    except CxrdetError as err:
-        return path, None, getattr(err, "reason", str(err)), resumed
-    except Exception as err:  # noqa: BLE001 - one bad file must not end the batch
-        return path, None, f"unexpected {type(err).__name__}: {err}", resumed
-
-
-def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
-
-
 def _image_pass(files: list[Path], opts: ConvertOptions) -> tuple[list[dict], list[dict], int]:
     from tqdm import tqdm
 
-    work = partial(_convert_one, out=opts.out, size=opts.size, bit_depth=opts.bit_depth)
+    work = partial(convert_task, out=opts.out, size=opts.size, bit_depth=opts.bit_depth)
     records, failures, resumed = [], [], 0
     bar = tqdm(total=len(files), desc="convert", unit="img", disable=not opts.progress or None)
     if opts.workers <= 1:
         results = map(work, files)
         pool = None
     else:
-        pool = multiprocessing.get_context("fork").Pool(opts.workers, initializer=_init_worker)
+        # forkserver, not fork: a parent that already ran OpenCV's thread pool (or torch's) would pass
+        # its held locks to forked children, which then deadlock
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["cxrdet.preprocess.images"])
+        pool = context.Pool(opts.workers, initializer=init_worker)
         results = pool.imap_unordered(work, files, chunksize=2)
     try:
         for path, record, reason, was_done in results:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cv2
 
-from cxrdet.errors import DicomError
+from cxrdet.errors import CxrdetError, DicomError
 from cxrdet.io.atomic import atomic_path
 from cxrdet.io.dicom import decode_pixels, load_dataset, read_meta
 from cxrdet.preprocess.geometry import Resize
@@ -96,3 +96,22 @@ def dicom_to_png(path: str | os.PathLike, out_dir: str | os.PathLike, size: int,
         if not cv2.imwrite(str(tmp), image):
             raise OSError(f"cannot write {target}")
     return _record(meta, resize, file)
+
+
+def convert_task(path: Path, out: Path, size: int, bit_depth: int) -> tuple[Path, dict | None, str | None, bool]:
+    """One unit of ``cxrdet convert``'s work: (path, record or None, failure reason or None, was resumed).
+
+    Never raises: a bad file becomes a reason, so one file cannot end the batch.
+    """
+    resumed = (Path(out) / IMAGES_DIR / f"{Path(path).stem}.png").exists()
+    try:
+        return path, dicom_to_png(path, out, size, bit_depth), None, resumed
+    except CxrdetError as err:
+        return path, None, getattr(err, "reason", str(err)), resumed
+    except Exception as err:  # noqa: BLE001 - one bad file must not end the batch
+        return path, None, f"unexpected {type(err).__name__}: {err}", resumed
+
+
+def init_worker() -> None:
+    """Worker-process set-up: one OpenCV thread per process (one process per core)."""
+    cv2.setNumThreads(1)

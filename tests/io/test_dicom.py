@@ -174,3 +174,20 @@ def test_missing_decoder_names_the_package_to_install(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(no_plugin))
     _expect_error(real_file("RG1_J2KR.dcm"), "JPEG 2000", "pylibjpeg-openjpeg")
+
+
+def test_large_uncompressed_pixels_equal_pydicom_including_junk_high_bits(tmp_path):
+    """The zero-copy path for big uncompressed files masks unused bits exactly as pydicom does."""
+    from cxrdet.io.dicom import decode_pixels, load_dataset
+
+    rng = np.random.default_rng(5)
+    stored = rng.integers(0, 4096, size=(1024, 700)).astype(np.uint16)  # > 1 MiB: deferred, memory-mapped
+    path = write_dicom(tmp_path / "junk.dcm", stored, bits_stored=12)
+    ds = pydicom.dcmread(path)
+    junk = stored | (rng.integers(0, 2, size=stored.shape).astype(np.uint16) << 13)  # bits above BitsStored
+    ds.PixelData = junk.tobytes()
+    ds.save_as(path)
+    pixels = decode_pixels(load_dataset(path), path)
+    assert isinstance(pixels, np.memmap) or pixels.base is not None
+    np.testing.assert_array_equal(pixels, pydicom.dcmread(path).pixel_array)
+    np.testing.assert_array_equal(pixels, stored)
