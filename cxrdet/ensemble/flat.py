@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from cxrdet.ensemble.order import desc_order
+
 log = logging.getLogger(__name__)
 
 _DENSE_LABEL_LIMIT = 4096  # non-negative labels below this are used directly as group codes
@@ -157,12 +159,18 @@ def _counting_order(rows, keys, n_keys):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _group_rows(boxes, scores, codes, models, images, n_models, n_lab, n_images, thr, use_thr):  # pragma: no cover
-    """Kept rows (score >= thr, non-zero area after the checks) ordered by (image, class, model, row)."""
+def _group_rows(boxes, scores, codes, models, images, n_models, n_lab, n_images, thr, use_thr,
+                one_pass):  # pragma: no cover - compiled
+    """Kept rows (score >= thr, non-zero area after the checks) ordered by (image, class, model, row).
+
+    Returns the order, the offsets of each (image, class) key and the number of clipped boxes.
+    """
     n = len(scores)
+    keys = np.empty(n, dtype=np.int64)
     keep = np.empty(n, dtype=np.int64)
     n_keep, n_clipped = 0, 0
     for i in range(n):
+        keys[i] = (images[i] * n_lab + codes[i]) * (n_models if one_pass else 1) + (models[i] if one_pass else 0)
         if use_thr and scores[i] < thr:
             continue
         x1, y1, x2, y2, outside = _checked(boxes, i)
@@ -170,47 +178,26 @@ def _group_rows(boxes, scores, codes, models, images, n_models, n_lab, n_images,
         if (x2 - x1) * (y2 - y1) != 0.0:
             keep[n_keep] = i
             n_keep += 1
+    if one_pass:  # key (image, class, model): one stable pass
+        order, offsets = _counting_order(keep[:n_keep], keys, n_images * n_lab * n_models)
+        return order, offsets[::n_models].copy(), n_clipped
     by_model, _ = _counting_order(keep[:n_keep], models, n_models)
-    keys = images * n_lab + codes
     order, offsets = _counting_order(by_model, keys, n_images * n_lab)
     return order, offsets, n_clipped
 
 
 @njit(cache=True)
-def _gather(order, boxes, models):  # pragma: no cover - compiled
-    """Checked boxes and models of ``order``'s rows."""
-    out = np.empty((len(order), 4))
-    out_models = np.empty(len(order), dtype=np.int64)
-    for k in range(len(order)):
-        i = order[k]
+def _gather(order, perm, boxes, scores, models):  # pragma: no cover - compiled
+    """Checked boxes, scores and models of rows ``order[perm]``."""
+    n = len(perm)
+    out, out_scores = np.empty((n, 4)), np.empty(n)
+    out_models = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        i = order[perm[k]]
         out[k, 0], out[k, 1], out[k, 2], out[k, 3], _ = _checked(boxes, i)
+        out_scores[k] = scores[i]
         out_models[k] = models[i]
-    return out, out_models
-
-
-def desc_order(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Per segment ``argsort(values[segment])[::-1]`` exactly as numpy orders ties, for all segments at once.
-
-    Segments of equal length are stacked and sorted with one row-wise ``argsort`` per length (numpy
-    sorts each row with the same routine as a 1-D array, so the tie order is numpy's own).
-
-    Args:
-        values: (N,) values in segment order.
-        offsets: (S + 1,) segment boundaries.
-
-    Returns:
-        (N,) global indices: the rows of each segment in descending order.
-    """
-    perm = np.arange(len(values), dtype=np.int64)
-    sizes = np.diff(offsets)
-    starts = offsets[:-1]
-    for n in np.unique(sizes):
-        if n < 2:
-            continue
-        idx = starts[sizes == n][:, None] + np.arange(n)
-        local = values[idx].argsort(axis=1)[:, ::-1]
-        perm[idx] = np.take_along_axis(idx, local, axis=1)
-    return perm
+    return out, out_scores, out_models
 
 
 @dataclass
@@ -262,9 +249,10 @@ def make_groups(flat: FlatBoxes, wscores: np.ndarray, skip_box_thr: float | None
     """
     codes, uniq = _label_codes(flat.labels)
     n_lab = max(len(uniq), 1)
+    one_pass = flat.n_images * n_lab * flat.n_models <= max(4 * len(flat.scores), 1 << 22)
     order, key_offsets, n_clipped = _group_rows(
         flat.boxes, flat.scores, codes, flat.models, flat.images, flat.n_models, n_lab, flat.n_images,
-        skip_box_thr or 0.0, skip_box_thr is not None)
+        skip_box_thr or 0.0, skip_box_thr is not None, one_pass)
     if n_clipped:
         log.debug("%d boxes reach outside [0, 1]: clipped (as ensemble-boxes does)", n_clipped)
     sizes = np.diff(key_offsets)
@@ -272,30 +260,10 @@ def make_groups(flat: FlatBoxes, wscores: np.ndarray, skip_box_thr: float | None
     offsets = np.concatenate([[0], np.cumsum(sizes[nonempty])]).astype(np.int64)
     first_rows = order[offsets[:-1]]
     first = flat.models[first_rows] * (len(flat.scores) + 1) + first_rows
-    ws = wscores[order]
-    if sort:
-        perm = desc_order(ws, offsets)
-        order, ws = order[perm], ws[perm]
-    boxes, models = _gather(order, flat.boxes, flat.models)
+    perm = desc_order(wscores[order], offsets) if sort else np.arange(len(order))
+    boxes, ws, models = _gather(order, perm, flat.boxes, wscores, flat.models)
     return Groups(boxes=boxes, scores=ws, models=models, offsets=offsets, image=nonempty // n_lab,
                   label=uniq[nonempty % n_lab] if len(uniq) else nonempty, first=first)
-
-
-def image_offsets(images: np.ndarray, n_images: int) -> np.ndarray:
-    """(n_images + 1,) boundaries of each image's rows in an array sorted by image."""
-    return np.concatenate([[0], np.cumsum(np.bincount(images, minlength=n_images))]).astype(np.int64)
-
-
-def final_sort(fused: FusedBoxes, n_images: int, key: np.ndarray | None = None) -> FusedBoxes:
-    """Order each image's rows like ``ensemble_boxes``' closing ``argsort()[::-1]`` on the scores.
-
-    Args:
-        fused: rows grouped by image, each image in concatenation order (class dict order, then cluster).
-        n_images: number of images.
-        key: values to sort on when they differ from ``fused.scores`` (nmw sorts float32 scores).
-    """
-    perm = desc_order(fused.scores if key is None else key, image_offsets(fused.images, n_images))
-    return FusedBoxes(fused.boxes[perm], fused.scores[perm], fused.labels[perm], fused.images[perm])
 
 
 def empty_fused() -> FusedBoxes:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from numba import njit
 
 from cxrdet.ensemble import checks
 from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes
@@ -103,8 +104,13 @@ def prepare(tables: Sequence[BoxTable], missing: str = "error", sizes: pd.DataFr
 
 def run_kernel(flat: FlatBoxes, method: str = "wbf", weights=None, iou_thr: float = 0.4,
                skip_box_thr: float = 0.0, conf_type: str = "avg", allows_overflow: bool = False,
-               sigma: float = 0.5, thresh: float = 0.001, soft_method: int = 2) -> FusedBoxes:
+               sigma: float = 0.5, thresh: float = 0.001,
+               soft_method: int = 2) -> tuple[FusedBoxes, np.ndarray | None]:
     """Runs one fusion method on normalised flat boxes (see :mod:`cxrdet.ensemble.wbf` / ``nms``).
+
+    Returns:
+        ``(fused, order)``: rows grouped by image and the row order of ensemble-boxes' output (None
+        when the rows are already in that order); ``take_rows(fused, order)`` applies it.
 
     Raises:
         ConfigError: unknown method or bad option values.
@@ -113,13 +119,13 @@ def run_kernel(flat: FlatBoxes, method: str = "wbf", weights=None, iou_thr: floa
 
     try:
         if method == "wbf":
-            return wbf.wbf_many(flat, weights, iou_thr, skip_box_thr, conf_type, allows_overflow)
+            return wbf.wbf_rows(flat, weights, iou_thr, skip_box_thr, conf_type, allows_overflow)
         if method == "nms":
-            return nms.nms_many(flat, iou_thr, weights)
+            return nms.nms_many(flat, iou_thr, weights), None
         if method == "soft_nms":
-            return nms.soft_nms_many(flat, soft_method, iou_thr, sigma, thresh, weights)
+            return nms.soft_nms_many(flat, soft_method, iou_thr, sigma, thresh, weights), None
         if method == "nmw":
-            return nmw.nmw_many(flat, weights, iou_thr, skip_box_thr)
+            return nmw.nmw_rows(flat, weights, iou_thr, skip_box_thr)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     raise ConfigError(f"unknown ensemble method {method!r}: expected one of {', '.join(METHODS)}")
@@ -134,20 +140,57 @@ def no_finding_scores(prep: Prepared, weights: np.ndarray) -> np.ndarray:
     return (w[:, None] * prep.normal[use]).sum(axis=0) / w.sum()
 
 
-def to_table(prep: Prepared, fused: FusedBoxes, weights: np.ndarray, source: str = "") -> BoxTable:
-    """Fused normalised boxes back to pixels, plus one class-14 box per image that has class 14."""
-    img = fused.images
-    xyxy = fused.boxes * np.stack([prep.width[img], prep.height[img], prep.width[img], prep.height[img]], 1)
-    n_img = np.flatnonzero(prep.normal_listed)
-    at = np.searchsorted(img, n_img, side="right")  # after each image's fused rows
-    codes = np.insert(img, at, n_img)
-    columns = {
-        "class_id": np.insert(fused.labels, at, NO_FINDING),
-        "score": np.insert(fused.scores, at, no_finding_scores(prep, weights)[n_img]),
-        **{c: np.insert(xyxy[:, i], at, NO_FINDING_BOX[i]) for i, c in enumerate(BOX_COLUMNS)},
-    }
-    ids = checks.arrow_ids(prep.images).take(pa.array(codes))
-    frame = pd.DataFrame({"image_id": pd.Series(ids, dtype=_STR), **columns})
+@njit(cache=True)
+def _pixel_rows(perm, boxes, scores, labels, images, width, height, normal_images, normal_scores,
+                normal_class, normal_box):  # pragma: no cover - compiled
+    """Fused rows ``perm`` (grouped by image) in pixels, each listed image's class-14 row after its boxes.
+
+    Rows with a non-finite coordinate (clusters whose boxes all scored 0) are left out.
+    Returns a (n, 5) block ``score, x_min, y_min, x_max, y_max``, the class ids, image codes, and the
+    number of rows left out.
+    """
+    n = len(perm) + len(normal_images)
+    block = np.empty((n, 5))
+    cls = np.empty(n, dtype=np.int64)
+    img = np.empty(n, dtype=np.int64)
+    k, j, dropped = 0, 0, 0
+    for q in range(len(perm) + 1):
+        r = perm[q] if q < len(perm) else -1
+        limit = images[r] if r >= 0 else np.iinfo(np.int64).max
+        while j < len(normal_images) and normal_images[j] < limit:  # images before this row's are done
+            block[k, 0], block[k, 1:] = normal_scores[j], normal_box
+            cls[k], img[k] = normal_class, normal_images[j]
+            k, j = k + 1, j + 1
+        if r < 0:
+            break
+        if not (np.isfinite(boxes[r, 0]) and np.isfinite(boxes[r, 1]) and np.isfinite(boxes[r, 2])
+                and np.isfinite(boxes[r, 3])):
+            dropped += 1
+            continue
+        i = images[r]
+        block[k, 0] = scores[r]
+        block[k, 1], block[k, 3] = boxes[r, 0] * width[i], boxes[r, 2] * width[i]
+        block[k, 2], block[k, 4] = boxes[r, 1] * height[i], boxes[r, 3] * height[i]
+        cls[k], img[k] = labels[r], i
+        k += 1
+    return block[:k], cls[:k], img[:k], dropped
+
+
+def to_table(prep: Prepared, fused: FusedBoxes, weights: np.ndarray, order: np.ndarray | None = None,
+             source: str = "") -> BoxTable:
+    """Fused normalised boxes (rows taken in ``order``) back to pixels, plus one class-14 box per image
+    that has class 14 (after that image's boxes). Boxes of clusters whose members all scored 0 (NaN in
+    ensemble-boxes, which divides by their score sum) are dropped with a warning."""
+    normal_images = np.flatnonzero(prep.normal_listed)
+    perm = np.arange(len(fused.scores)) if order is None else order
+    block, cls, codes, dropped = _pixel_rows(
+        perm, fused.boxes, fused.scores, fused.labels, fused.images, prep.width, prep.height, normal_images,
+        no_finding_scores(prep, weights)[normal_images], NO_FINDING, np.asarray(NO_FINDING_BOX, np.float64))
+    if dropped:
+        log.warning("dropped %d fused boxes whose members all scored 0", dropped)
+    frame = pd.DataFrame(block, columns=["score", *BOX_COLUMNS], copy=False)
+    frame.insert(0, "image_id", pd.Series(checks.arrow_ids(prep.images).take(pa.array(codes)), dtype=_STR))
+    frame.insert(1, "class_id", cls)
     sizes = pd.DataFrame({"height": np.where(prep.sizes_known, prep.height, np.nan),
                           "width": np.where(prep.sizes_known, prep.width, np.nan)}, index=prep.images)
     return BoxTable(frame, sizes, source or "ensemble(" + ", ".join(prep.sources) + ")")
@@ -163,13 +206,8 @@ def fuse(prep: Prepared, method: str = "wbf", weights=None, **options) -> BoxTab
         **options: the method's options (see :func:`ensemble_tables`).
     """
     w = np.ones(prep.flat.n_models) if weights is None else np.asarray(weights, dtype=np.float64)
-    kernel_weights = None if weights is None else w
-    fused = run_kernel(prep.flat, method, kernel_weights, **options)
-    bad = ~np.isfinite(fused.boxes).all(axis=1)
-    if bad.any():  # only clusters whose boxes all score 0 (ensemble-boxes divides by their sum)
-        log.warning("dropped %d fused boxes whose members all scored 0", int(bad.sum()))
-        fused = FusedBoxes(fused.boxes[~bad], fused.scores[~bad], fused.labels[~bad], fused.images[~bad])
-    return to_table(prep, fused, w)
+    fused, order = run_kernel(prep.flat, method, None if weights is None else w, **options)
+    return to_table(prep, fused, w, order)
 
 
 def ensemble_tables(tables: Sequence[BoxTable], method: str = "wbf", weights=None, iou_thr: float = 0.4,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes, as_weights, empty_fused, final_sort, from_lists, make_groups
+from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes, as_weights, empty_fused, from_lists, make_groups
+from cxrdet.ensemble.order import final_order, take_rows
 from cxrdet.ensemble.wbf import check_params
 
 
@@ -63,8 +64,9 @@ def _nmw_kernel(boxes, scores, offsets, group_order, iou_thr):  # pragma: no cov
     return out_boxes[:n_out], out_scores[:n_out], out_group[:n_out]
 
 
-def nmw_many(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr: float = 0.0) -> FusedBoxes:
-    """Non-maximum weighted fusion per image and class for every image at once.
+def nmw_rows(flat: FlatBoxes, weights=None, iou_thr: float = 0.55,
+             skip_box_thr: float = 0.0) -> tuple[FusedBoxes, np.ndarray | None]:
+    """Non-maximum weighted fusion per image and class for every image at once, before the final sort.
 
     Each cluster (boxes overlapping its highest-scoring box by IoU > ``iou_thr``) becomes the IoU- and
     score-weighted mean box, scored with its best box's score.
@@ -76,19 +78,26 @@ def nmw_many(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr:
         skip_box_thr: boxes scoring below this are ignored.
 
     Returns:
-        Fused boxes, grouped by image, each image sorted like ensemble-boxes (score descending).
+        ``(fused, order)``: fused boxes grouped by image and the row order that sorts each image like
+        ensemble-boxes (score descending, as float32).
     """
     check_params(iou_thr, skip_box_thr)
     w = as_weights(weights, flat.n_models)
     w = w / w.max()
     groups = make_groups(flat, flat.scores * w[flat.models], float(skip_box_thr), sort=True)
     if len(groups.scores) == 0:
-        return empty_fused()
+        return empty_fused(), None
     group_order = np.lexsort((groups.first, groups.image))
     boxes, scores, group = _nmw_kernel(groups.boxes, groups.scores, groups.offsets, group_order,
                                        float(iou_thr))
     fused = FusedBoxes(boxes, scores, groups.label[group], groups.image[group])
-    return final_sort(fused, flat.n_images, key=scores.astype(np.float32))
+    return fused, final_order(fused, flat.n_images, key=scores.astype(np.float32))
+
+
+def nmw_many(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr: float = 0.0) -> FusedBoxes:
+    """Non-maximum weighted fusion of every image at once (arguments as :func:`nmw_rows`), each image
+    sorted like ensemble-boxes."""
+    return take_rows(*nmw_rows(flat, weights, iou_thr, skip_box_thr))
 
 
 def non_maximum_weighted(boxes_list, scores_list, labels_list, weights=None, iou_thr: float = 0.55,

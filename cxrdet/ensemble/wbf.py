@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes, as_weights, empty_fused, final_sort, from_lists, make_groups
+from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes, as_weights, empty_fused, from_lists, make_groups
+from cxrdet.ensemble.order import final_order, take_rows
 
 CONF_TYPES: tuple[str, ...] = ("avg", "max", "box_and_model_avg", "absent_model_aware_avg")
 
@@ -33,7 +34,7 @@ def _iou(a, b):  # pragma: no cover - compiled; same operations as ensemble-boxe
 
 @njit(cache=True)
 def _match(fused, n_clusters, box, iou_thr):  # pragma: no cover - compiled
-    """np.argmax over IoUs (first best, NaN wins) then 'best <= thr -> no match'."""
+    """np.argmax over IoUs with the fused boxes (first best, NaN wins), then 'best <= thr -> no match'."""
     best, best_iou = -1, -np.inf
     for c in range(n_clusters):
         v = _iou(fused[c], box)
@@ -135,9 +136,9 @@ def check_params(iou_thr: float, skip_box_thr: float, conf_type: str | None = No
         raise ValueError(f"unknown conf_type {conf_type!r}: expected one of {', '.join(CONF_TYPES)}")
 
 
-def wbf_many(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr: float = 0.0,
-             conf_type: str = "avg", allows_overflow: bool = False) -> FusedBoxes:
-    """Weighted boxes fusion of every image at once.
+def wbf_rows(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr: float = 0.0,
+             conf_type: str = "avg", allows_overflow: bool = False) -> tuple[FusedBoxes, np.ndarray | None]:
+    """Weighted boxes fusion of every image at once, before the final per-image sort.
 
     Args:
         flat: all models' boxes (normalised) over all images.
@@ -148,7 +149,8 @@ def wbf_many(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr:
         allows_overflow: with "avg", let a cluster with more boxes than models score above 1.
 
     Returns:
-        Fused boxes, grouped by image, each image in ensemble-boxes' output order.
+        ``(fused, order)``: fused boxes grouped by image (each in class, then cluster order) and the
+        row order that sorts each image as ensemble-boxes returns it (``take_rows(fused, order)``).
 
     Raises:
         ValueError: bad weights or options.
@@ -157,14 +159,27 @@ def wbf_many(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr:
     w = as_weights(weights, flat.n_models)
     groups = make_groups(flat, flat.scores * w[flat.models], float(skip_box_thr), sort=True)
     if len(groups.scores) == 0:
-        return empty_fused()
+        return empty_fused(), None
     group_order = np.lexsort((groups.first, groups.image))
     boxes, scores, group = _wbf_kernel(
         groups.boxes, groups.scores, groups.models, groups.offsets, group_order, w, w.sum(), w.max(),
         float(iou_thr), CONF_TYPES.index(conf_type), bool(allows_overflow),
     )
     fused = FusedBoxes(boxes, scores, groups.label[group], groups.image[group])
-    return final_sort(fused, flat.n_images)
+    return fused, final_order(fused, flat.n_images)
+
+
+def wbf_many(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr: float = 0.0,
+             conf_type: str = "avg", allows_overflow: bool = False) -> FusedBoxes:
+    """Weighted boxes fusion of every image at once (arguments as :func:`wbf_rows`).
+
+    Returns:
+        Fused boxes, grouped by image, each image in ensemble-boxes' output order.
+
+    Raises:
+        ValueError: bad weights or options.
+    """
+    return take_rows(*wbf_rows(flat, weights, iou_thr, skip_box_thr, conf_type, allows_overflow))
 
 
 def weighted_boxes_fusion(boxes_list, scores_list, labels_list, weights=None, iou_thr: float = 0.55,
