@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -205,18 +204,20 @@ def test_detections_round_trip():
     assert [i for i, _ in both.per_image()] == ["a", "b", "c"]
 
 
-def test_reading_is_fast(tmp_path):
-    """1.5M rows: about a second or two on a workstation (loose bound: this machine is shared)."""
-    n = 1_500_000
+def test_large_file_round_trip(tmp_path):
+    """Many images and boxes survive a write/read round trip (speed is measured in benchmarks/ensemble.py)."""
+    n = 200_000
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 3000, n)
-    frame = pd.DataFrame({"image_id": np.repeat([f"{i:016x}" for i in range(15000)], 100),
+    frame = pd.DataFrame({"image_id": np.repeat([f"{i:016x}" for i in range(2000)], 100),
                           "class_id": rng.integers(0, 15, n), "score": rng.random(n),
                           "x_min": x, "y_min": x, "x_max": x + 5, "y_max": x + 5})
     path = tmp_path / "big.csv"
     write_predictions(BoxTable(frame), path)
-    start = time.perf_counter()
     t = read_table(path)
-    elapsed = time.perf_counter() - start
-    assert len(t) == n and len(t.images) == 15000
-    assert elapsed < 8.0, f"reading took {elapsed:.2f} s"
+    assert len(t) == n and len(t.images) == 2000
+    back = t.boxes.sort_values(["image_id", "x_min"], kind="stable").reset_index(drop=True)
+    want = frame.sort_values(["image_id", "x_min"], kind="stable").reset_index(drop=True)
+    np.testing.assert_array_equal(back[["x_min", "y_min", "x_max", "y_max", "score"]].to_numpy(),
+                                  want[["x_min", "y_min", "x_max", "y_max", "score"]].to_numpy())
+    np.testing.assert_array_equal(back["class_id"].to_numpy(), want["class_id"].to_numpy())
