@@ -1,0 +1,43 @@
+"""Importing cxrdet (every module) writes no file, sets no environment variable and opens no connection."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = r"""
+import json, os, pkgutil, importlib, socket, sys
+def no_network(*args, **kwargs):
+    raise AssertionError(f"network access at import: {args}")
+socket.socket.connect = no_network
+socket.create_connection = no_network
+before = dict(os.environ)
+import cxrdet
+top_level_changed = sorted(k for k in os.environ if before.get(k) != os.environ[k])
+names = sorted(m.name for m in pkgutil.walk_packages(cxrdet.__path__, "cxrdet."))
+for name in names:
+    importlib.import_module(name)
+after = dict(os.environ)
+print(json.dumps({"modules": names, "top_level_changed": top_level_changed, "env_changed": sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))}))
+"""
+
+
+def test_importing_every_module_has_no_side_effects(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("YOLO", "XDG_"))} | {"HOME": str(home)}
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "cxrdet.io.dicom" in report["modules"] and "cxrdet.cli" in report["modules"]
+    assert report["top_level_changed"] == []
+    # Third-party bootstraps, not cxrdet: OpenCV's cv2/__init__ sets LD_LIBRARY_PATH and python-gdcm
+    # (probed by pydicom's decoder plugins) sets GDCM_RESOURCES_PATH. cxrdet itself sets nothing.
+    assert set(report["env_changed"]) <= {"LD_LIBRARY_PATH", "GDCM_RESOURCES_PATH"}
+    created = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p != home]
+    assert created == [], f"files created by importing cxrdet: {created}"
+    assert Path(home).exists() and not any(home.iterdir())
