@@ -19,7 +19,7 @@ from cxrdet.ensemble.order import desc_order
 
 log = logging.getLogger(__name__)
 
-_DENSE_LABEL_LIMIT = 4096  # non-negative labels below this are used directly as group codes
+_DENSE_LABEL_LIMIT = 256  # non-negative labels below this are used directly as group codes
 
 
 @dataclass
@@ -96,19 +96,17 @@ def from_lists(boxes_list, scores_list, labels_list) -> FlatBoxes:
         raise ValueError(
             f"{len(boxes_list)} box lists, {len(scores_list)} score lists, {len(labels_list)} label lists"
         )
-    parts = []
+    parts = [(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))]
     for t, (b, s, l) in enumerate(zip(boxes_list, scores_list, labels_list)):
-        b = np.asarray(b, dtype=np.float64).reshape(-1, 4) if len(b) else np.zeros((0, 4))
+        b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
         s = np.asarray(s, dtype=np.float64).reshape(-1)
-        l = np.asarray(l, dtype=np.float64).reshape(-1)
+        l = np.asarray(l, dtype=np.float64).reshape(-1)  # ensemble-boxes takes int(label)
         if not (len(b) == len(s) == len(l)):
             raise ValueError(f"model {t}: {len(b)} boxes, {len(s)} scores, {len(l)} labels")
         parts.append((b, s, l.astype(np.int64), np.full(len(b), t, dtype=np.int64)))
-    cat = [np.concatenate([p[k] for p in parts]) if parts else None for k in range(4)]
-    if not parts:
-        cat = [np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)]
-    return FlatBoxes(cat[0], cat[1], cat[2], cat[3], np.zeros(len(cat[0]), np.int64),
-                     max(len(boxes_list), 1), 1)
+    boxes, scores, labels, models = (np.concatenate([p[k] for p in parts]) for k in range(4))
+    return FlatBoxes(boxes, scores, labels, models, np.zeros(len(scores), np.int64),
+                     n_models=max(len(boxes_list), 1), n_images=1)
 
 
 def as_weights(weights, n_models: int) -> np.ndarray:

@@ -61,6 +61,33 @@ class Prepared:
     sources: list[str]
 
 
+def _columns(table: BoxTable, images: pd.Index) -> tuple[np.ndarray, ...]:
+    """Image codes, class ids, scores and the four coordinates of a table's boxes as numpy arrays."""
+    b = table.boxes
+    return (checks.codes_of(b["image_id"], images), b["class_id"].to_numpy(np.int64),
+            b["score"].to_numpy(np.float64), *(b[c].to_numpy(np.float64) for c in BOX_COLUMNS))
+
+
+@njit(cache=True)
+def _flatten_into(boxes, scores, labels, models, images, start, model, codes, cls, score, x1, y1, x2, y2,
+                  width, height, normal_class):  # pragma: no cover - compiled
+    """Appends one model's boxes (class ``normal_class`` left out), normalised per image, at ``start``.
+
+    Returns the next free row and how many boxes reach outside their image.
+    """
+    k, outside = start, 0
+    for r in range(len(cls)):
+        if cls[r] == normal_class:
+            continue
+        i = codes[r]
+        boxes[k, 0], boxes[k, 2] = x1[r] / width[i], x2[r] / width[i]
+        boxes[k, 1], boxes[k, 3] = y1[r] / height[i], y2[r] / height[i]
+        scores[k], labels[k], models[k], images[k] = score[r], cls[r], model, i
+        outside += min(boxes[k, 0], boxes[k, 1]) < 0.0 or max(boxes[k, 2], boxes[k, 3]) > 1.0
+        k += 1
+    return k, outside
+
+
 def prepare(tables: Sequence[BoxTable], missing: str = "error", sizes: pd.DataFrame | None = None,
             unknown_size: str = "error") -> Prepared:
     """Validates the tables and flattens them for the kernels.
@@ -81,24 +108,23 @@ def prepare(tables: Sequence[BoxTable], missing: str = "error", sizes: pd.DataFr
         checks.check_table(table, i)
     images = checks.image_index(tables, missing)
     height, width, known = checks.resolve_sizes(tables, images, sizes, unknown_size)
-    parts, normal, listed = [], np.zeros((len(tables), len(images))), np.zeros(len(images), bool)
-    for t, table in enumerate(tables):
-        b = table.boxes
-        codes = checks.codes_of(b["image_id"], images)
-        cls = b["class_id"].to_numpy(np.int64)
+    columns = [_columns(t, images) for t in tables]
+    n = sum(int((c[1] != NO_FINDING).sum()) for c in columns)
+    out = (np.empty((n, 4)), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
+    normal, listed = np.zeros((len(tables), len(images))), np.zeros(len(images), bool)
+    start = 0
+    for t, (codes, cls, scores, x1, y1, x2, y2) in enumerate(columns):
+        start, outside = _flatten_into(*out, start, t, codes, cls, scores, x1, y1, x2, y2, width, height,
+                                       NO_FINDING)
+        if outside:
+            log.warning("%s: %d boxes reach outside their image; they are clipped to it (as ensemble-boxes "
+                        "does)", checks.name_of(tables[t], t), outside)
         is_normal = cls == NO_FINDING
-        if is_normal.any():
-            listed[codes[is_normal]] = True
-            np.maximum.at(normal[t], codes[is_normal], b["score"].to_numpy(np.float64)[is_normal])
-        keep = ~is_normal
-        xyxy = b[list(BOX_COLUMNS)].to_numpy(np.float64)[keep]
-        c = codes[keep]
-        scale = np.stack([width[c], height[c], width[c], height[c]], axis=1)
-        parts.append((xyxy / scale, b["score"].to_numpy(np.float64)[keep], cls[keep], np.full(len(c), t), c))
-    flat = FlatBoxes(*(np.concatenate([p[k] for p in parts]) for k in range(5)),
-                     n_models=len(tables), n_images=len(images))
+        listed[codes[is_normal]] = True
+        np.maximum.at(normal[t], codes[is_normal], scores[is_normal])
+    flat = FlatBoxes(*out, n_models=len(tables), n_images=len(images))
     sources = [checks.name_of(t, i) for i, t in enumerate(tables)]
-    has_normal = np.array([(t.boxes["class_id"].to_numpy() == NO_FINDING).any() for t in tables], bool)
+    has_normal = np.array([(c[1] == NO_FINDING).any() for c in columns], bool)
     return Prepared(flat, images, height, width, known, normal, has_normal, listed, sources)
 
 

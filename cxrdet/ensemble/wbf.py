@@ -5,8 +5,9 @@
 Both reproduce ensemble-boxes 1.0.9 bit for bit where it matters: the visiting order (see
 :mod:`cxrdet.ensemble.flat`), matching each box against the running fused boxes (IoU strictly above
 ``iou_thr``, first best), the float32 accumulation of fused boxes and scores, and the closing
-rescale of the confidence for each ``conf_type``. Unlike ensemble-boxes it never calls ``exit()``: bad
-input raises ``ValueError``.
+rescale of the confidence for each ``conf_type``. Unlike ensemble-boxes it never calls ``exit()`` or
+guesses: mismatched lengths, NaN/inf values, an unknown ``conf_type`` and a wrong number of weights
+(which ensemble-boxes replaces by all 1) raise ``ValueError``. Inputs are read as float64.
 """
 
 from __future__ import annotations

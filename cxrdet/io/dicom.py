@@ -231,6 +231,9 @@ def _native_pixels(ds, path: str | os.PathLike) -> np.ndarray | None:
 def decode_pixels(ds, path: str | os.PathLike) -> np.ndarray:
     """The stored pixel values (before any LUT) of a dataset opened by :func:`load_dataset`.
 
+    Large uncompressed little-endian images come back as a read-only memory map of the file (no copy);
+    copy the array before modifying it in place.
+
     Raises:
         DicomError: undecodable or unsupported compression (naming the decoder to install), or
             pixel data shorter than Rows x Columns x BitsAllocated says (truncated file).

@@ -57,9 +57,10 @@ def _per_image_oracle(fn, tables, image, hw, **kwargs):
     ("soft_nms", ensemble_boxes.soft_nms, dict(iou_thr=0.4, sigma=0.3, thresh=0.02)),
     ("nms", ensemble_boxes.nms, dict(iou_thr=0.4)),
 ])
-def test_pixel_tables_match_ensemble_boxes_per_image(setup, method, fn, kwargs):
+def test_pixel_tables_match_ensemble_boxes_per_image(setup, method, fn, kwargs, caplog):
     ids, hw, tables = setup
     out = ensemble_tables(tables, method, weights=[1, 2, 1], **kwargs)
+    assert "model0.csv: " in caplog.text and "reach outside their image" in caplog.text  # x_min from -20
     assert list(out.images.index) == ids
     np.testing.assert_array_equal(out.images[["height", "width"]].to_numpy(), hw)
     b = out.boxes[out.boxes.class_id != 14]
