@@ -191,3 +191,9 @@ def test_large_uncompressed_pixels_equal_pydicom_including_junk_high_bits(tmp_pa
     assert isinstance(pixels, np.memmap) or pixels.base is not None
     np.testing.assert_array_equal(pixels, pydicom.dcmread(path).pixel_array)
     np.testing.assert_array_equal(pixels, stored)
+
+
+def test_public_api_is_cxrdet_io_read_dicom():
+    import cxrdet.io
+
+    assert cxrdet.io.read_dicom is read_dicom
