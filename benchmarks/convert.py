@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,14 +75,30 @@ def reference_convert(files: list[Path], out: Path) -> float:
     return time.perf_counter() - start
 
 
-def cxrdet_convert(dicom_dir: Path, out: Path, workers: int) -> float:
-    from cxrdet.preprocess.convert import ConvertOptions, convert
+_RUN_CONVERT = """
+import sys, time
+from pathlib import Path
+from cxrdet.preprocess.convert import ConvertOptions, convert
+# warm the imports as the reference was warmed (no OpenCV call: its thread pool must not start before fork)
+import pydicom, pydicom.pixels
+from cxrdet.preprocess.intensity import grey_lut
+first = sorted(Path(sys.argv[1]).iterdir())[0]
+grey_lut(pydicom.dcmread(first, stop_before_pixels=True))
+start = time.perf_counter()
+convert(ConvertOptions(dicom_dir=Path(sys.argv[1]), out=Path(sys.argv[2]), size={size}, workers=int(sys.argv[3]),
+                       progress=False))
+print(time.perf_counter() - start)
+"""
 
+
+def cxrdet_convert(dicom_dir: Path, out: Path, workers: int) -> float:
+    """Seconds of ``convert()`` in a fresh process, as ``cxrdet convert`` runs (interpreter start excluded)."""
     if out.exists():
         shutil.rmtree(out)
-    start = time.perf_counter()
-    convert(ConvertOptions(dicom_dir=dicom_dir, out=out, size=SIZE, workers=workers, progress=False))
-    return time.perf_counter() - start
+    code = _RUN_CONVERT.format(size=SIZE)
+    result = subprocess.run([sys.executable, "-c", code, str(dicom_dir), str(out), str(workers)],
+                            capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
 
 
 def max_difference(reference: Path, ours: Path) -> int:

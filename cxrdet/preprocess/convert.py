@@ -7,11 +7,13 @@ kill), and it never stops at a bad file: failures go to ``failures.csv`` and bad
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -114,23 +116,40 @@ def _prepare_out(opts: ConvertOptions) -> None:
     write_text(settings, json.dumps(record, indent=2))
 
 
+@contextlib.contextmanager
+def _fork_pool(workers: int) -> Iterator:
+    """A fork-started worker pool, with OpenCV's own thread pool in this process shut down while forking.
+
+    Forked children inherit the parent's memory (imports, warm caches: no start-up cost) but not its
+    threads; an OpenCV pool the parent had used could leave them waiting on its locks.
+    """
+    import cv2
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=init_worker)
+    finally:
+        cv2.setNumThreads(threads)
+    try:
+        yield pool
+    finally:
+        pool.terminate()
+        pool.join()
+
+
 def _image_pass(files: list[Path], opts: ConvertOptions) -> tuple[list[dict], list[dict], int]:
     from tqdm import tqdm
 
     work = partial(convert_task, out=opts.out, size=opts.size, bit_depth=opts.bit_depth)
     records, failures, resumed = [], [], 0
     bar = tqdm(total=len(files), desc="convert", unit="img", disable=not opts.progress or None)
-    if opts.workers <= 1:
-        results = map(work, files)
-        pool = None
-    else:
-        # forkserver, not fork: a parent that already ran OpenCV's thread pool (or torch's) would pass
-        # its held locks to forked children, which then deadlock
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["cxrdet.preprocess.images"])
-        pool = context.Pool(opts.workers, initializer=init_worker)
-        results = pool.imap_unordered(work, files, chunksize=2)
-    try:
+    with contextlib.ExitStack() as stack:
+        if opts.workers <= 1:
+            results = map(work, files)
+        else:
+            pool = stack.enter_context(_fork_pool(opts.workers))
+            results = pool.imap_unordered(work, files, chunksize=2)
         for path, record, reason, was_done in results:
             if record is not None:
                 records.append(record)
@@ -139,10 +158,7 @@ def _image_pass(files: list[Path], opts: ConvertOptions) -> tuple[list[dict], li
                 failures.append({"file": str(path), "image_id": path.stem, "reason": reason})
                 log.warning("skipped %s: %s", path.name, reason)
             bar.update()
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.terminate()
+    bar.close()
     return records, failures, resumed
 
 
