@@ -18,6 +18,8 @@ from cxrdet.errors import CxrdetError
 COMMANDS: dict[str, str] = {
     "make-example": "make_example",
     "convert": "convert",
+    "train": "train",
+    "predict": "predict",
     "evaluate": "evaluate",
     "ensemble": "ensemble",
     "tune-ensemble": "tune_ensemble",

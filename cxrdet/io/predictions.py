@@ -215,7 +215,9 @@ def _csv_write(frame: pd.DataFrame, dest: Path) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # combine_chunks: a frame concatenated from a zero-row part arrives in chunks, which pyarrow's CSV
+    # writer turns into NUL bytes
+    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
     try:
         body_opts = pacsv.WriteOptions(include_header=False, quoting_style="none")
         with open(dest, "wb") as fh:

@@ -10,6 +10,7 @@ import struct
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from cxrdet.errors import CxrdetError, DicomError
 from cxrdet.io.atomic import atomic_path
@@ -52,6 +53,32 @@ def _record(meta, resize: Resize, file: str) -> dict:
     }
 
 
+def dicom_to_display(path: str | os.PathLike, size: int, bit_depth: int = 8) -> tuple[np.ndarray, Resize, object]:
+    """Decode a DICOM into the resized display image that training sees (the one preprocessing path).
+
+    Used by ``cxrdet convert`` (written as PNG) and by ``cxrdet predict`` on DICOM folders, so that the
+    two can never drift apart.
+
+    Returns:
+        (uint8/uint16 image with longest side ``size`` (0 = original), the :class:`Resize` used, the
+        :class:`~cxrdet.io.dicom.DicomMeta`).
+
+    Raises:
+        DicomError: the file cannot be read, decoded or windowed.
+    """
+    ds = load_dataset(path)
+    meta = read_meta(ds, path)
+    stored = decode_pixels(ds, path)
+    if stored.shape != (meta.rows, meta.columns):
+        raise DicomError(path, f"pixel array {stored.shape} does not match Rows x Columns")
+    try:
+        display = to_display(ds, stored, bit_depth=bit_depth)
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError) as err:
+        raise DicomError(path, f"bad modality/VOI LUT attributes: {err}") from None
+    resize = Resize.longest_side(meta.rows, meta.columns, size)
+    return resize.apply(display), resize, meta
+
+
 def dicom_to_png(path: str | os.PathLike, out_dir: str | os.PathLike, size: int, bit_depth: int) -> dict:
     """Convert one DICOM to ``out_dir/images/<image_id>.png`` (skipped if that PNG already exists).
 
@@ -81,17 +108,7 @@ def dicom_to_png(path: str | os.PathLike, out_dir: str | os.PathLike, size: int,
         height, width = png_size(target)
         resize = Resize(meta.rows, meta.columns, height, width)
         return _record(meta, resize, file)
-    ds = load_dataset(path)
-    meta = read_meta(ds, path)
-    stored = decode_pixels(ds, path)
-    if stored.shape != (meta.rows, meta.columns):
-        raise DicomError(path, f"pixel array {stored.shape} does not match Rows x Columns")
-    try:
-        display = to_display(ds, stored, bit_depth=bit_depth)
-    except (ValueError, IndexError, KeyError, AttributeError, TypeError) as err:
-        raise DicomError(path, f"bad modality/VOI LUT attributes: {err}") from None
-    resize = Resize.longest_side(meta.rows, meta.columns, size)
-    image = resize.apply(display)
+    image, resize, meta = dicom_to_display(path, size, bit_depth)
     with atomic_path(target) as tmp:
         if not cv2.imwrite(str(tmp), image):
             raise OSError(f"cannot write {target}")

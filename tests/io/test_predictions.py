@@ -221,3 +221,14 @@ def test_large_file_round_trip(tmp_path):
     np.testing.assert_array_equal(back[["x_min", "y_min", "x_max", "y_max", "score"]].to_numpy(),
                                   want[["x_min", "y_min", "x_max", "y_max", "score"]].to_numpy())
     np.testing.assert_array_equal(back["class_id"].to_numpy(), want["class_id"].to_numpy())
+
+
+def test_table_without_any_box_writes_plain_empty_rows(tmp_path):
+    """Regression: a model that finds nothing must still give a readable file listing every image."""
+    path = tmp_path / "nothing.csv"
+    write_predictions(BoxTable.empty(["a", "b"]), path)
+    data = path.read_bytes()
+    assert b"\x00" not in data
+    assert data.decode().splitlines()[1:] == ["a,,,,,,", "b,,,,,,"]
+    back = read_table(path)
+    assert len(back) == 0 and list(back.images.index) == ["a", "b"]

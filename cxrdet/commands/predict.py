@@ -1,0 +1,69 @@
+"""``cxrdet predict``: a trained checkpoint over DICOMs or converted PNGs -> predictions in ORIGINAL DICOM pixels."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+HELP = "predict a folder of DICOMs (or converted PNGs) with trained YOLO weights; boxes in original DICOM pixels"
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``cxrdet predict``."""
+    parser.add_argument("weights", help="a local .pt written by cxrdet train (best.pt)")
+    parser.add_argument("--source", required=True,
+                        help="folder of .dcm/.dicom files, a cxrdet convert folder (or its images/), or a "
+                        "list of its PNGs (e.g. yolo/fold0/val.txt)")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="prediction file to write (.csv/.parquet)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--tta", action="store_true", help="add the horizontal flip, merged with WBF")
+    parser.add_argument("--tta-iou", type=float, default=0.4, help="WBF IoU of the TTA merge (default 0.4)")
+    parser.add_argument("--conf", type=float, default=0.001, help="score threshold (default 0.001: low-score "
+                        "boxes never lower VinDr mAP)")
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU (default 0.7, Ultralytics')")
+    parser.add_argument("--max-det", type=int, default=300, help="boxes per image at most (default 300)")
+    parser.add_argument("--imgsz", type=int, help="model input size (default: the training size)")
+    parser.add_argument("--png-size", type=int, help="longest side of the training PNGs (default: recorded in "
+                        "the checkpoint by cxrdet train)")
+    parser.add_argument("--bit-depth", type=int, choices=(8, 16), help="bit depth of the training PNGs")
+    parser.add_argument("--batch", type=int, default=4, help="images per forward pass (default 4)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="decoding processes running beside the model (default: cores - 1, 1 to 4; 0 = decode "
+                        "in the main process)")
+    parser.add_argument("--device", help="cpu, 0, cuda:0 ... (default: a GPU if there is one)")
+    parser.add_argument("--half", action="store_true", help="FP16 inference (GPU)")
+    parser.add_argument("--no-finding", action="store_true",
+                        help="append '14 p 0 0 1 1' per image, p = 1 - its highest score (detector-only normality)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predicts, writes the file, prints a summary; returns 1 when some image could not be read."""
+    from cxrdet.engines.yolo_predict import PredictOptions, append_no_finding, predict
+    from cxrdet.errors import ConfigError, InputError
+    from cxrdet.io.predictions import write_predictions
+    from cxrdet.predict_sources import find_sources
+
+    if args.out.exists() and not args.overwrite:
+        raise InputError(args.out, "exists already; choose another output or pass --overwrite")
+    if not 0.0 <= args.conf < 1.0 or not 0.0 < args.iou <= 1.0 or args.max_det < 1 or args.batch < 1:
+        raise ConfigError("need 0 <= --conf < 1, 0 < --iou <= 1, --max-det >= 1 and --batch >= 1")
+    items = find_sources(args.source)
+    opts = PredictOptions(imgsz=args.imgsz, png_size=args.png_size, bit_depth=args.bit_depth, conf=args.conf,
+                          iou=args.iou, max_det=args.max_det, tta=args.tta, tta_iou=args.tta_iou, batch=args.batch,
+                          workers=args.workers, device=args.device, half=args.half, progress=not args.no_progress)
+    result = predict(args.weights, items, opts)
+    table = append_no_finding(result.table) if args.no_finding else result.table
+    write_predictions(table, args.out)
+    n = len(items)
+    print(f"predicted {n} images ({'DICOM' if items[0].kind == 'dicom' else 'PNG'}, imgsz "
+          f"{result.settings['imgsz']}{', hflip TTA + WBF' if args.tta else ''}) in {result.seconds:.1f} s "
+          f"({n / max(result.seconds, 1e-9):.1f} img/s): {len(table)} boxes -> {args.out}")
+    if result.failures:
+        print(f"{len(result.failures)} images could not be read (listed without boxes); first: "
+              f"{next(iter(result.failures.items()))}")
+        return 1
+    return 0

@@ -1,0 +1,215 @@
+"""Configs for every engine: mmengine python files (shallow ``_base_``) + typed ``--cfg-options``, checked keys.
+
+Override order is explicit: an engine's defaults < the config file (its ``_base_`` first) < ``--cfg-options``.
+Every key must exist in the defaults (nested dicts are checked key by key); an unknown key is rejected
+with the closest known names ("did you mean ..."), and a value whose type does not fit the default is
+rejected too. The module knows nothing about Ultralytics or MMDetection: engines pass their defaults.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import difflib
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from cxrdet.errors import ConfigError
+
+OPEN = object()
+"""Default marking a dict-valued key whose inner keys are free (e.g. a user dict of extra arguments)."""
+
+
+class KeysOnly(dict):
+    """A nested default whose keys are checked but whose values are not type-checked here.
+
+    For sections validated by the library that consumes them (e.g. Ultralytics' own ``check_cfg``, which
+    knows that ``amp`` is a bool or ``'bf16'``).
+    """
+
+_WORDS = {"true": True, "false": False, "none": None, "null": None}
+
+
+def parse_value(text: str) -> Any:
+    """A ``--cfg-options`` value: Python literal (``3``, ``0.5``, ``[1, 2]``, ``'a'``), bool/None words, else str.
+
+    ``true``/``false``/``none``/``null`` are accepted in any case; anything that is not a literal stays a
+    string (so ``sgd`` and ``runs/a`` need no quotes).
+    """
+    stripped = text.strip()
+    if stripped.lower() in _WORDS:
+        return _WORDS[stripped.lower()]
+    try:
+        return ast.literal_eval(stripped)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+def parse_options(items: Iterable[str] | None) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` -> ``{"a": {"b": 1}, "c": "x"}`` (dotted keys make nested dicts).
+
+    Raises:
+        ConfigError: an item without ``=`` or with an empty key.
+    """
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"--cfg-options: expected KEY=VALUE (dotted keys for nested values), got {item!r}")
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--cfg-options: {key!r} sets a key inside {part!r}, which is given a value too")
+            node = child
+        node[parts[-1]] = parse_value(value)
+    return out
+
+
+def suggest(key: str, known: Iterable[str], prefix: str = "") -> str:
+    """`` (did you mean 'x' or 'y'?)`` for the closest known names (with ``prefix``), or an empty string."""
+    close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(prefix + c) for c in close) + "?)"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _coerce(value: Any, default: Any, where: str, check_types: bool = True) -> Any:
+    """``value`` checked against the type of ``default`` (int -> float widening; a None default accepts all)."""
+    if not check_types or default is None or default is OPEN or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expects true or false, got {value!r}")
+        return value
+    if _is_number(default):
+        if isinstance(value, (list, tuple)):  # e.g. imgsz=[h, w]: the engine judges sequences
+            return value
+        if not _is_number(value):
+            raise ConfigError(f"{where}: expects a number, got {value!r}")
+        return float(value) if isinstance(default, float) else value
+    if isinstance(default, str) and _is_number(value):
+        return str(value)  # e.g. device=0 -> "0"
+    return value
+
+
+def merge(base: Mapping[str, Any], update: Mapping[str, Any], schema: Mapping[str, Any] | None = None,
+          where: str = "", check_types: bool = True) -> dict[str, Any]:
+    """``base`` updated by ``update`` recursively; with a ``schema`` every key of ``update`` must be in it.
+
+    Args:
+        base: current values.
+        update: new values (dicts merge into dicts; anything else replaces).
+        schema: the allowed keys and their default values (``OPEN`` for a free dict), or None for no checks.
+        where: dotted prefix for messages.
+
+    Raises:
+        ConfigError: unknown key (with suggestions) or a value of the wrong type.
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        name = f"{where}{key}"
+        if schema is not None and key not in schema:
+            hint = suggest(key, schema, where) or _nested_hint(key, schema, where)
+            raise ConfigError(f"unknown config key {name!r}{hint}")
+        default = schema.get(key) if schema is not None else None
+        if isinstance(default, Mapping) and default is not OPEN:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{name}: expects a dict of options, got {value!r}")
+            out[key] = merge(out.get(key) or {}, value, default, f"{name}.",
+                             check_types and not isinstance(default, KeysOnly))
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value, None, f"{name}.")
+        else:
+            out[key] = _coerce(copy.deepcopy(value), default, name, check_types)
+    return out
+
+
+def _nested_hint(key: str, schema: Mapping[str, Any], where: str) -> str:
+    """`` (did you mean 'section.key'?)`` when ``key`` is a known key of a nested section."""
+    inside = [f"{where}{section}.{key}" for section, value in schema.items()
+              if isinstance(value, Mapping) and value is not OPEN and key in value]
+    return " (did you mean " + " or ".join(repr(c) for c in inside) + "?)" if inside else ""
+
+
+def read_file(path: str | os.PathLike) -> dict[str, Any]:
+    """A config file as a plain dict (mmengine ``Config.fromfile``: ``_base_`` merged in, private names dropped).
+
+    Raises:
+        ConfigError: missing file or a file mmengine cannot read (with its reason).
+    """
+    from mmengine.config import Config
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        cfg = Config.fromfile(str(path))
+    except Exception as err:  # noqa: BLE001 - syntax errors, bad _base_, ...: the user's file
+        raise ConfigError(f"{path}: cannot read config: {type(err).__name__}: {err}") from None
+    return {k: v for k, v in cfg.to_dict().items() if not k.startswith("_")}
+
+
+def load_config(path: str | os.PathLike | None, defaults: Mapping[str, Any],
+                options: Mapping[str, Any] | Iterable[str] | None = None) -> dict[str, Any]:
+    """Resolve a config: ``defaults`` < file (with ``_base_``) < ``options``, every key checked against ``defaults``.
+
+    Args:
+        path: the config file, or None for the defaults alone.
+        defaults: every allowed key with its default value (nested dicts are checked key by key).
+        options: ``--cfg-options`` items (``"a.b=1"``) or an already parsed dict.
+
+    Returns:
+        The resolved config as a plain dict (``OPEN`` markers replaced by empty dicts).
+
+    Raises:
+        ConfigError: unreadable file, unknown keys (with suggestions), values of the wrong type.
+    """
+    schema = dict(defaults)
+    resolved = _materialise(schema)
+    if path is not None:
+        resolved = merge(resolved, read_file(path), schema)
+    if options:
+        parsed = options if isinstance(options, Mapping) else parse_options(options)
+        resolved = merge(resolved, parsed, schema)
+    return resolved
+
+
+def _materialise(schema: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in schema.items():
+        if value is OPEN:
+            out[key] = {}
+        elif isinstance(value, Mapping):
+            out[key] = _materialise(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def dump_config(cfg: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write a resolved config as a python config file that :func:`read_file` reads back to the same dict."""
+    from cxrdet.io.atomic import write_text
+
+    path = Path(path)
+    lines = ["# resolved by cxrdet: defaults < config file < --cfg-options\n"]
+    lines += [f"{key} = {_literal(value)}\n" for key, value in cfg.items()]
+    write_text(path, "".join(lines))
+    return path
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "dict(" + ", ".join(f"{k}={_literal(v)}" if str(k).isidentifier() else f"**{{{k!r}: {_literal(v)}}}"
+                                   for k, v in value.items()) + ")"
+    if isinstance(value, Path):
+        return repr(str(value))
+    return repr(value)

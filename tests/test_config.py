@@ -1,0 +1,144 @@
+"""Config loading: defaults < file (with _base_) < --cfg-options, typed values, unknown keys rejected + suggested."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from cxrdet.config import (KeysOnly, OPEN, dump_config, load_config, merge, parse_options, parse_value, read_file,
+                           suggest)
+from cxrdet.errors import ConfigError
+
+DEFAULTS = {
+    "engine": "ultralytics",
+    "data_root": None,
+    "epochs_total": 10,
+    "ratio": 0.5,
+    "flag": False,
+    "name": "x",
+    "section": {"lr": 0.01, "steps": 3, "mode": "a"},
+    "loose": KeysOnly({"amp": True, "imgsz": 640}),
+    "extra": OPEN,
+}
+
+
+def _write(path, text):
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.mark.parametrize("text, value", [
+    ("3", 3), ("0.25", 0.25), ("-2", -2), ("true", True), ("False", False), ("None", None), ("null", None),
+    ("[1, 2]", [1, 2]), ("(1, 'a')", (1, "a")), ("'quoted'", "quoted"), ("sgd", "sgd"), ("runs/a b", "runs/a b"),
+    ("{'a': 1}", {"a": 1}), ("1e-3", 1e-3),
+])
+def test_parse_value_types(text, value):
+    parsed = parse_value(text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_parse_options_builds_nested_dicts():
+    assert parse_options(["a.b.c=1", "a.d=x", "e=[1,2]"]) == {"a": {"b": {"c": 1}, "d": "x"}, "e": [1, 2]}
+    assert parse_options([]) == {} and parse_options(None) == {}
+    assert parse_options(["path=a=b"]) == {"path": "a=b"}  # only the first '=' splits
+
+
+@pytest.mark.parametrize("bad", ["novalue", "=3", "a..b=1", ".a=1"])
+def test_parse_options_rejects_malformed_items(bad):
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_options([bad])
+
+
+def test_parse_options_rejects_a_key_that_is_both_value_and_section():
+    with pytest.raises(ConfigError, match="given a value too"):
+        parse_options(["a=1", "a.b=2"])
+
+
+def test_override_order_defaults_file_base_options(tmp_path):
+    base = _write(tmp_path / "_base_.py", """
+        epochs_total = 20
+        name = 'from_base'
+        section = dict(lr=0.1, steps=5)
+    """)
+    child = _write(tmp_path / "child.py", f"""
+        _base_ = ['./{base.name}']
+        name = 'from_child'
+        section = dict(steps=7)
+    """)
+    cfg = load_config(child, DEFAULTS, ["section.mode=b", "ratio=1"])
+    assert cfg["epochs_total"] == 20  # base over defaults
+    assert cfg["name"] == "from_child"  # child over base
+    assert cfg["section"] == {"lr": 0.1, "steps": 7, "mode": "b"}  # nested merge at every level, options last
+    assert cfg["ratio"] == 1.0 and isinstance(cfg["ratio"], float)  # int widened to the default's float
+    assert cfg["flag"] is False and cfg["data_root"] is None and cfg["extra"] == {}  # untouched defaults
+    assert "_base_" not in cfg
+    assert load_config(None, DEFAULTS) == load_config(None, DEFAULTS, [])
+
+
+def test_options_override_file_values(tmp_path):
+    child = _write(tmp_path / "c.py", "name = 'file'\n")
+    assert load_config(child, DEFAULTS, ["name=cli"])["name"] == "cli"
+    assert load_config(child, DEFAULTS, {"name": "dict"})["name"] == "dict"
+
+
+def test_unknown_keys_are_rejected_with_suggestions(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown config key 'epochs_totl' \(did you mean 'epochs_total'\?\)"):
+        load_config(None, DEFAULTS, ["epochs_totl=3"])
+    with pytest.raises(ConfigError, match=r"'section\.stepz' \(did you mean 'section\.steps'\?\)"):
+        load_config(None, DEFAULTS, ["section.stepz=3"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'lr' \(did you mean 'section\.lr'\?\)"):
+        load_config(None, DEFAULTS, ["lr=3"])  # a nested key given at the top level
+    with pytest.raises(ConfigError, match="unknown config key 'zzz'$"):
+        load_config(None, DEFAULTS, ["zzz=1"])  # nothing close: no suggestion
+    typo = _write(tmp_path / "typo.py", "flg = True\n")
+    with pytest.raises(ConfigError, match="did you mean 'flag'"):
+        load_config(typo, DEFAULTS)  # the file is checked as strictly as the command line
+
+
+def test_suggest_uses_close_matches_only():
+    assert suggest("epoch", ["epochs", "patience"]) == " (did you mean 'epochs'?)"
+    assert suggest("qqq", ["epochs"]) == ""
+
+
+@pytest.mark.parametrize("option, message", [
+    ("flag=1", "expects true or false"), ("epochs_total=ten", "expects a number"),
+    ("section.lr=fast", "expects a number"), ("section=3", "expects a dict"),
+])
+def test_values_of_the_wrong_type_are_rejected(option, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, DEFAULTS, [option])
+
+
+def test_keys_only_sections_check_keys_but_not_types():
+    cfg = load_config(None, DEFAULTS, ["loose.amp=bf16", "loose.imgsz=[640, 512]"])
+    assert cfg["loose"] == {"amp": "bf16", "imgsz": [640, 512]}
+    with pytest.raises(ConfigError, match="did you mean 'loose.imgsz'"):
+        load_config(None, DEFAULTS, ["loose.imgs=3"])
+
+
+def test_open_sections_take_any_key_and_numbers_become_strings_for_str_defaults():
+    cfg = load_config(None, DEFAULTS, ["extra.anything.deep=1", "name=0"])
+    assert cfg["extra"] == {"anything": {"deep": 1}} and cfg["name"] == "0"
+
+
+def test_merge_without_schema_is_a_plain_deep_update():
+    base = {"a": {"b": 1, "c": 2}, "d": 1}
+    out = merge(base, {"a": {"c": 3}, "e": 4})
+    assert out == {"a": {"b": 1, "c": 3}, "d": 1, "e": 4}
+    assert base == {"a": {"b": 1, "c": 2}, "d": 1}  # not modified
+
+
+def test_dump_config_reads_back_identically(tmp_path):
+    cfg = load_config(None, DEFAULTS, ["extra.x=[1, 2.5, None]", "name=with 'quotes'", "extra.y={'k v': 1}"])
+    path = dump_config(cfg, tmp_path / "resolved.py")
+    assert read_file(path) == cfg
+    assert load_config(path, DEFAULTS) == cfg
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.py", DEFAULTS)
+    broken = _write(tmp_path / "broken.py", "x = (\n")
+    with pytest.raises(ConfigError, match="broken.py: cannot read config"):
+        load_config(broken, DEFAULTS)
