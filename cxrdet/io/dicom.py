@@ -200,6 +200,12 @@ def read_meta(ds, path: str | os.PathLike) -> DicomMeta:
     )
 
 
+def _max_value(pixels: np.ndarray):
+    import cv2  # SIMD min/max: several times faster than numpy's max on a 9 M-pixel image
+
+    return cv2.minMaxLoc(pixels)[1]
+
+
 def _native_pixels(ds, path: str | os.PathLike) -> np.ndarray | None:
     """Uncompressed little-endian pixels mapped straight from the file (no copy), or None if not applicable.
 
@@ -223,7 +229,7 @@ def _native_pixels(ds, path: str | os.PathLike) -> np.ndarray | None:
     if int(raw.length) < needed or os.path.getsize(path) < offset + needed:
         raise DicomError(path, "pixel data is truncated or shorter than the image size")
     pixels = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(rows, columns))
-    if not signed and bits_stored < bits_allocated and pixels.max() >> bits_stored:
+    if not signed and bits_stored < bits_allocated and int(_max_value(pixels)) >> bits_stored:
         pixels = np.bitwise_and(pixels, (1 << bits_stored) - 1)
     return pixels
 
