@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_inputs(args: argparse.Namespace):
     """Reads the prediction files (flipped ones mapped back) and the optional sizes file."""
-    from cxrdet.ensemble.checks import read_sizes
+    from cxrdet.io.sizes import read_sizes
     from cxrdet.ensemble.tta import deaugment_table
     from cxrdet.io.predictions import read_table
 

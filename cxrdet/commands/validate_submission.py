@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prints ``FILE: line N: problem`` for each problem; returns 1 if there is any, else 0."""
-    from cxrdet.submission.validate import read_sizes, validate_submission
+    from cxrdet.io.sizes import read_sizes
+    from cxrdet.submission.validate import validate_submission
 
     sizes = read_sizes(args.meta) if args.meta else None
     problems = validate_submission(args.file, args.sample, sizes=sizes)

@@ -8,7 +8,6 @@ library (or calls ``exit()``, as ensemble-boxes does on some bad input).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -123,31 +122,6 @@ def table_images(table: BoxTable) -> pd.Index:
     named = pd.Index(pc.unique(arrow_ids(table.boxes["image_id"])).to_pylist(), dtype=ids.dtype)
     extra = named.difference(ids, sort=False)
     return ids.append(extra) if len(extra) else ids
-
-
-def read_sizes(path: str | os.PathLike) -> pd.DataFrame:
-    """Image sizes from a CSV with ``image_id`` and ``height,width`` (or ``original_height,original_width``).
-
-    Raises:
-        InputError: unreadable file, missing columns, or sizes that are not positive numbers.
-    """
-    try:
-        frame = pd.read_csv(path, dtype={"image_id": str})
-    except Exception as err:  # noqa: BLE001 - any parser error is the file's fault
-        raise InputError(path, f"cannot read sizes: {err}") from None
-    for h, w in (("height", "width"), ("original_height", "original_width")):
-        if {"image_id", h, w} <= set(frame.columns):
-            sizes = frame.set_index("image_id")[[h, w]].set_axis(["height", "width"], axis=1)
-            break
-    else:
-        raise InputError(path, "needs columns image_id,height,width (or image_id,original_height,original_width)")
-    values = pd.DataFrame(sizes).apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
-    bad = ~(np.isfinite(values) & (values > 0)).all(axis=1)
-    if bad.any():
-        raise InputError(path, f"height/width must be positive numbers (image {sizes.index[np.argmax(bad)]})",
-                         row=int(np.argmax(bad)) + 2)
-    return pd.DataFrame(values, index=pd.Index(sizes.index.astype(str), name="image_id"),
-                        columns=["height", "width"])
 
 
 def resolve_sizes(tables: Sequence[BoxTable], images: pd.Index, sizes: pd.DataFrame | None,

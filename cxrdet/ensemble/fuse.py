@@ -251,7 +251,7 @@ def ensemble_tables(tables: Sequence[BoxTable], method: str = "wbf", weights=Non
         conf_type: wbf confidence: "avg", "max", "box_and_model_avg" or "absent_model_aware_avg".
         allows_overflow: wbf "avg": let a cluster with more boxes than models score above 1.
         missing: images absent from some table: "error" or "empty" (no boxes from that model).
-        sizes: optional image sizes (index image_id; height, width), e.g. from :func:`checks.read_sizes`.
+        sizes: optional image sizes (index image_id; height, width), e.g. from :func:`cxrdet.io.sizes.read_sizes`.
         unknown_size: no size known for an image: "error" or "max" (normalise by largest coordinate).
         sigma, thresh, soft_method: soft-NMS options (gaussian sigma, keep threshold, 1 linear / 2 gaussian).
 

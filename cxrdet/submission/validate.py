@@ -33,25 +33,6 @@ class Problem:
         return f"line {self.line}: {self.message}" if self.line is not None else self.message
 
 
-def read_sizes(path: str | os.PathLike) -> pd.DataFrame:
-    """Image sizes from any CSV with ``image_id,height,width`` (a meta file or a prediction file).
-
-    Rows with empty sizes are ignored; repeated ids must agree.
-
-    Raises:
-        InputError: missing columns or conflicting sizes.
-    """
-    frame = pd.read_csv(path, dtype={"image_id": str})
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if not {"image_id", "height", "width"} <= set(frame.columns):
-        raise InputError(path, "need columns image_id, height, width", row=1)
-    sizes = frame[["image_id", "height", "width"]].dropna().drop_duplicates()
-    conflict = sizes["image_id"].duplicated(keep=False)
-    if conflict.any():
-        raise InputError(path, f"image {sizes['image_id'][conflict].iloc[0]} has two different sizes")
-    return sizes.set_index("image_id").astype(np.float64)
-
-
 def _which(mask: np.ndarray) -> str:
     idx = np.flatnonzero(mask) + 1
     shown = ", ".join(str(i) for i in idx[:10]) + (", ..." if len(idx) > 10 else "")
@@ -109,7 +90,7 @@ def validate_submission(path: str | os.PathLike, sample_path: str | os.PathLike,
     Args:
         path: the submission.
         sample_path: the competition's ``sample_submission.csv`` (defines the ids).
-        sizes: optional frame indexed by image_id with ``height``, ``width`` (see :func:`read_sizes`).
+        sizes: optional frame indexed by image_id with ``height``, ``width`` (see :func:`cxrdet.io.sizes.read_sizes`).
 
     Raises:
         InputError: the file or the sample cannot be read at all.

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from ensemble_cases import assert_same, oracle
 
-from cxrdet.ensemble.checks import read_sizes
+from cxrdet.io.sizes import read_sizes
 from cxrdet.ensemble.fuse import ensemble_tables, fuse, prepare
 from cxrdet.errors import ConfigError, InputError
 from cxrdet.io.predictions import BoxTable

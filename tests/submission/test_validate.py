@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cxrdet.errors import InputError
-from cxrdet.submission.validate import Problem, check_prediction_string, read_sizes, validate_submission
+from cxrdet.io.sizes import read_sizes
+from cxrdet.submission.validate import Problem, check_prediction_string, validate_submission
 
 
 @pytest.fixture
@@ -77,4 +78,14 @@ def test_read_sizes_from_prediction_file(tmp_path):
     assert read_sizes(p).to_dict("index") == {"a": {"height": 100.0, "width": 200.0}}
     p.write_text("image_id,height,width\na,100,200\na,100,201\n")
     with pytest.raises(InputError, match="two different sizes"):
+        read_sizes(p)
+
+
+def test_read_sizes_takes_the_dicom_size_from_a_convert_meta_file(tmp_path):
+    """convert's meta.csv: height/width are the PNG's; boxes live in original_height/original_width pixels."""
+    p = tmp_path / "meta.csv"
+    p.write_text("image_id,file,original_height,original_width,height,width\na,images/a.png,3000,2500,1024,853\n")
+    assert read_sizes(p).to_dict("index") == {"a": {"height": 3000.0, "width": 2500.0}}
+    p.write_text("image_id,height,width\na,100,0\n")
+    with pytest.raises(InputError, match="positive"):
         read_sizes(p)
