@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,26 +182,23 @@ class Prepared:
     error: str | None = None
 
 
-class InferenceImages:
-    """Map-style dataset of :class:`Prepared` items (give it to a DataLoader with :func:`collate`).
+@dataclass(frozen=True)
+class Preparer:
+    """Reads and letterboxes one :class:`SourceImage` into a :class:`Prepared` (picklable: runs in workers).
 
     Args:
-        items: the images.
         imgsz: the model's input size (longest side).
         stride: the model's largest stride (letterbox pads to a multiple of it).
         png_size: longest side of the training PNGs (``cxrdet convert --size``), used for DICOMs.
         bit_depth: bit depth of the training PNGs.
     """
 
-    def __init__(self, items: list[SourceImage], imgsz: int, stride: int, png_size: int, bit_depth: int = 8):
-        self.items, self.imgsz, self.stride = list(items), int(imgsz), int(stride)
-        self.png_size, self.bit_depth = int(png_size), int(bit_depth)
+    imgsz: int
+    stride: int
+    png_size: int
+    bit_depth: int = 8
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> Prepared:
-        item = self.items[index]
+    def __call__(self, item: SourceImage) -> Prepared:
         try:
             if item.kind == "dicom":
                 image, resize = read_dicom_png_frame(item.path, self.png_size, self.bit_depth)
@@ -210,9 +208,56 @@ class InferenceImages:
                     raise InputError(item.path, f"size {image.shape[:2]} differs from meta.csv "
                                      f"{(resize.height, resize.width)}")
         except CxrdetError as err:
-            return Prepared(item.image_id, None, None, None, getattr(err, "reason", str(err)))
+            return Prepared(item.image_id, None, None, None, getattr(err, "reason", type(err).__name__))
+        except Exception as err:  # noqa: BLE001 - one unreadable image must not end the run
+            return Prepared(item.image_id, None, None, None, f"unexpected {type(err).__name__} while reading")
         letterbox = Letterbox.fit(image.shape[0], image.shape[1], self.imgsz, self.stride)
         return Prepared(item.image_id, letterbox.apply(image), letterbox, resize)
+
+
+class InferenceImages:
+    """Map-style dataset of :class:`Prepared` items (give it to a DataLoader with :func:`collate`).
+
+    Args:
+        items: the images.
+        imgsz, stride, png_size, bit_depth: see :class:`Preparer`.
+    """
+
+    def __init__(self, items: list[SourceImage], imgsz: int, stride: int, png_size: int, bit_depth: int = 8):
+        self.items = list(items)
+        self.prepare = Preparer(int(imgsz), int(stride), int(png_size), int(bit_depth))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Prepared:
+        return self.prepare(self.items[index])
+
+
+def prepared_batches(dataset: InferenceImages, batch: int, workers: int,
+                     timeout: float | None = None) -> Iterator[tuple[np.ndarray, list[Prepared]]]:
+    """``(pixels, items)`` batches of the dataset, in order, read by ``workers`` crash-isolated processes.
+
+    A decoder that aborts, panics or hangs costs its image only: it comes back as a :class:`Prepared`
+    without pixels whose ``error`` says what happened. ``workers=0`` reads in this process (no isolation).
+    """
+    from cxrdet.isolation import Crashed, isolated_map
+
+    if workers <= 0:
+        prepared: Iterator[Prepared] = map(dataset.prepare, dataset.items)
+    else:
+        prepared = (Prepared(item.image_id, None, None, None, result.describe("decoder"))
+                    if isinstance(result, Crashed) else result
+                    for item, result in isolated_map(dataset.prepare, dataset.items, workers=workers,
+                                                     timeout=timeout, window=max(4 * workers, 2 * batch)))
+    chunk: list[Prepared] = []
+    for item in prepared:
+        chunk.append(item)
+        if len(chunk) == batch:
+            yield collate(chunk)
+            chunk = []
+    if chunk:
+        yield collate(chunk)
 
 
 def collate(items: list[Prepared]) -> tuple[np.ndarray, list[Prepared]]:

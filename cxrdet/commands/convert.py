@@ -20,6 +20,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, default=0, help="K for multilabel-stratified K-fold (0 = none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fold split")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds one file may take to decode before its worker is stopped (default 300)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="decode again the files that failed in an earlier run (default: unchanged files "
+                        "that failed are reported again, not decoded again)")
+    parser.add_argument("--pseudonymize", action="store_true",
+                        help="name every image by a salted hash of its file name (file names are often record "
+                        "or accession numbers); the mapping goes to --pseudonym-map")
+    parser.add_argument("--pseudonym-map", type=Path,
+                        help="file that keeps the salt and the pseudonym -> file name mapping, outside --out "
+                        "(default: <out>.pseudonyms.json beside the output folder); keep it private")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -29,8 +40,12 @@ def run(args: argparse.Namespace) -> int:
     opts = ConvertOptions(
         dicom_dir=args.dicom_dir, out=args.out, labels=args.labels, size=args.size,
         bit_depth=args.bit_depth, fuse=args.fuse, iou_thr=args.fuse_iou, folds=args.folds,
-        seed=args.seed, workers=args.workers or default_workers(), progress=not args.no_progress,
+        seed=args.seed, workers=default_workers() if args.workers is None else args.workers,
+        progress=not args.no_progress, timeout=args.timeout, retry_failed=args.retry_failed,
+        pseudonymize=args.pseudonymize, pseudonym_map=args.pseudonym_map,
     )
     summary = convert(opts)
     print("\n".join(summary.lines()))
+    if opts.pseudonymize:
+        print(f"pseudonym map     {opts.map_path()}  (keep it private: it reverses the image ids)")
     return 1 if summary.failed else 0

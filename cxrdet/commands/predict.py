@@ -31,8 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bit-depth", type=int, choices=(8, 16), help="bit depth of the training PNGs")
     parser.add_argument("--batch", type=int, default=4, help="images per forward pass (default 4)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="decoding processes running beside the model (default: cores - 1, 1 to 4; 0 = decode "
-                        "in the main process)")
+                        help="crash-isolated decoding processes running beside the model (default: cores - 1, "
+                        "1 to 4; 0 = decode in the main process, without crash isolation)")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds one image may take to decode before its worker is stopped (default 300)")
     parser.add_argument("--device", help="cpu, 0, cuda:0 ... (default: a GPU if there is one)")
     parser.add_argument("--half", action="store_true", help="FP16 inference (GPU)")
     parser.add_argument("--no-finding", action="store_true",
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     """Predicts, writes the file, prints a summary; returns 1 when some image could not be read."""
     from cxrdet.engines.yolo_predict import PredictOptions, append_no_finding, predict
     from cxrdet.errors import ConfigError, InputError
+    from cxrdet.io.failures import write_failures
     from cxrdet.io.predictions import write_predictions
     from cxrdet.predict_sources import find_sources
 
@@ -54,16 +57,18 @@ def run(args: argparse.Namespace) -> int:
     items = find_sources(args.source)
     opts = PredictOptions(imgsz=args.imgsz, png_size=args.png_size, bit_depth=args.bit_depth, conf=args.conf,
                           iou=args.iou, max_det=args.max_det, tta=args.tta, tta_iou=args.tta_iou, batch=args.batch,
-                          workers=args.workers, device=args.device, half=args.half, progress=not args.no_progress)
+                          workers=args.workers, timeout=args.timeout, device=args.device, half=args.half, progress=not args.no_progress)
     result = predict(args.weights, items, opts)
     table = append_no_finding(result.table) if args.no_finding else result.table
     write_predictions(table, args.out)
+    failures_file = write_failures(args.out, result.failures)
     n = len(items)
     print(f"predicted {n} images ({'DICOM' if items[0].kind == 'dicom' else 'PNG'}, imgsz "
           f"{result.settings['imgsz']}{', hflip TTA + WBF' if args.tta else ''}) in {result.seconds:.1f} s "
           f"({n / max(result.seconds, 1e-9):.1f} img/s): {len(table)} boxes -> {args.out}")
     if result.failures:
-        print(f"{len(result.failures)} images could not be read (listed without boxes); first: "
-              f"{next(iter(result.failures.items()))}")
+        first = next(iter(result.failures.items()))
+        print(f"{len(result.failures)} images could not be read: listed without boxes, reasons in {failures_file} "
+              f"(first: {first[0]}: {first[1]})")
         return 1
     return 0

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cxrdet.errors import ConfigError, InputError
-    from cxrdet.io.predictions import read_table
+    from cxrdet.io.failures import failures_path, read_failures
+    from cxrdet.io.predictions import EMPTY_PREDICTION, read_table
     from cxrdet.submission.kaggle import build_submission, read_sample_ids, write_submission
     from cxrdet.submission.validate import validate_submission
 
@@ -41,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"need 0 <= --low <= --high <= 1, got {args.low}, {args.high}")
     sample = read_sample_ids(args.sample)
     table = read_table(args.pred, role="pred")
+    unread = read_failures(args.pred)
+    if unread:
+        log.warning("%s: %d images could not be read when predicting (see %s); they have no boxes and are "
+                    "submitted as '%s'", args.pred, len(unread), failures_path(args.pred), EMPTY_PREDICTION)
     if args.normal_prob:
         from cxrdet.submission.gating import apply_normal_gating, read_normal_probs
 

@@ -156,9 +156,14 @@ class Dataset:
         if not settings.is_file() or not (root / "yolo").is_dir():
             raise ConfigError(f"data_root={str(data_root)!r} is not a cxrdet convert output with labels "
                               "(no convert.json or yolo/); run cxrdet convert --labels ... first")
-        info = json.loads(settings.read_text())
+        try:
+            info = json.loads(settings.read_text())
+            size, bit_depth = int(info["size"]), int(info.get("bit_depth", 8))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ConfigError(f"{settings}: unreadable or damaged (no size / bit_depth); convert again into a "
+                              "new folder") from None
         splits = sorted(p.parent.name for p in (root / "yolo").glob("*/data.yaml"))
-        return cls(root, int(info["size"]), int(info.get("bit_depth", 8)), splits)
+        return cls(root, size, bit_depth, splits)
 
     @property
     def folds(self) -> list[int]:

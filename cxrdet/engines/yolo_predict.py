@@ -1,7 +1,7 @@
 """Ultralytics edge, inference: a trained YOLO checkpoint over DICOMs or PNGs -> a BoxTable in ORIGINAL DICOM pixels.
 
-Decoding runs in DataLoader worker processes while the model runs (the DICOM decode hides behind
-inference); the model, NMS and letterbox are Ultralytics' own (``AutoBackend``, ``non_max_suppression``,
+Decoding runs in crash-isolated worker processes while the model runs (the DICOM decode hides behind
+inference; an image whose decoder aborts, panics or hangs is listed as a failure, without boxes); the model, NMS and letterbox are Ultralytics' own (``AutoBackend``, ``non_max_suppression``,
 letterbox mirrored in :mod:`cxrdet.predict_sources`). ``tta`` adds the horizontal flip, merged with WBF
 by :func:`cxrdet.ensemble.tta.merge_tta`. Every image is listed in the result, with or without boxes.
 """
@@ -44,7 +44,8 @@ class PredictOptions:
     tta_iou: float = 0.4
     tta_skip_box_thr: float = 0.0
     batch: int = 4
-    workers: int | None = None  # decoding processes; None: cores - 1 (the model keeps one), 1 to 4
+    workers: int | None = None  # decoding processes; None: cores - 1 (the model keeps one), 1 to 4; 0: in-process
+    timeout: float | None = 300.0  # seconds one image may take to decode before its worker is stopped
     device: str | None = None
     half: bool = False
     progress: bool = True
@@ -140,19 +141,15 @@ def default_workers() -> int:
     return min(4, max(1, cores - 1))
 
 
-def _loader(items: list[SourceImage], settings: dict, stride: int, opts: PredictOptions):
-    from torch.utils.data import DataLoader
-
-    from cxrdet.predict_sources import InferenceImages, collate
+def _batches(items: list[SourceImage], settings: dict, stride: int, opts: PredictOptions):
+    from cxrdet.predict_sources import InferenceImages, prepared_batches
 
     dataset = InferenceImages(items, settings["imgsz"], stride, settings["png_size"] or 0, settings["bit_depth"])
     workers = default_workers() if opts.workers is None else max(0, int(opts.workers))
-    return DataLoader(dataset, batch_size=max(1, opts.batch), shuffle=False, num_workers=workers,
-                      collate_fn=collate, prefetch_factor=4 if workers else None)  # forked workers: see
-    # ultralytics_sandbox, which turns OpenCV's thread pool off so that forking is safe
+    return prepared_batches(dataset, max(1, opts.batch), workers, timeout=opts.timeout)
 
 
-def _run(model, loader, opts: PredictOptions, total: int) -> tuple[list, list, dict, dict]:
+def _run(model, batches, opts: PredictOptions, total: int) -> tuple[list, list, dict, dict]:
     import torch
     from tqdm import tqdm
 
@@ -160,7 +157,7 @@ def _run(model, loader, opts: PredictOptions, total: int) -> tuple[list, list, d
     channels = int(getattr(model, "channels", 3) or 3)
     bar = tqdm(total=total, desc="predict", unit="img", disable=not opts.progress or None)
     with torch.inference_mode():
-        for batch, items in loader:
+        for batch, items in batches:
             ok = [p for p in items if p.error is None]
             failures.update({p.image_id: p.error for p in items if p.error is not None})
             sizes.update({p.image_id: (p.resize.original_height, p.resize.original_width) for p in ok})
@@ -207,8 +204,8 @@ def predict(weights: str | Path, items: list[SourceImage], opts: PredictOptions 
                             fuse=True, verbose=False)
         model.eval()
         _check_classes(weights, dict(model.names))
-        loader = _loader(items, settings, model.stride, opts)
-        plain, flipped, failures, sizes = _run(model, loader, opts, len(items))
+        batches = _batches(items, settings, model.stride, opts)
+        plain, flipped, failures, sizes = _run(model, batches, opts, len(items))
     table = _assemble(items, plain, flipped, sizes, opts)
     for image_id, reason in failures.items():
         log.warning("%s: not predicted: %s", image_id, reason)

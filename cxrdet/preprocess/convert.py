@@ -1,36 +1,35 @@
 """``cxrdet convert``: a VinDr folder of DICOMs (+ train.csv) -> PNG cache, meta.csv, fused boxes, folds, COCO, YOLO.
 
-Parallel over worker processes, resumable (finished PNGs are kept), atomic (no half-written file after a
-kill), and it never stops at a bad file: failures go to ``failures.csv`` and bad label rows to
-``label_problems.csv``, each with the reason.
+Parallel over crash-isolated worker processes, resumable (``ledger.jsonl`` records each input's fingerprint
+and outcome), atomic (no half-written file after a kill; stale temporary files are removed), and it never
+stops at a bad file: failures go to ``failures.csv`` and bad label rows to ``label_problems.csv``, each with
+the reason. Every option and the labels are checked before the (long) image pass starts. With
+``pseudonymize`` every output names images by a salted hash only (see :mod:`cxrdet.preprocess.pseudonyms`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import multiprocessing
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
-from cxrdet import __version__
-from cxrdet.errors import InputError
-from cxrdet.io.atomic import write_csv, write_text
+from cxrdet.errors import ConfigError, InputError
+from cxrdet.io.atomic import remove_stale_temps, write_csv
 from cxrdet.preprocess.export import write_training_sets
-from cxrdet.preprocess.images import convert_task, init_worker
+from cxrdet.preprocess.image_pass import PassOptions, run_image_pass
+from cxrdet.preprocess.images import IMAGES_DIR
+from cxrdet.preprocess.ledger import Ledger
+from cxrdet.preprocess.out_folder import prepare_out, record_summary
+from cxrdet.preprocess.pseudonyms import Pseudonymizer
 
 log = logging.getLogger(__name__)
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
-SETTINGS_FILE = "convert.json"
-_SETTINGS_THAT_SHAPE_IMAGES = ("size", "bit_depth")
+_SETTINGS_THAT_SHAPE_OUTPUTS = ("size", "bit_depth")
 
 
 @dataclass
@@ -48,6 +47,15 @@ class ConvertOptions:
     seed: int = 0
     workers: int = 1
     progress: bool = True
+    timeout: float | None = 300.0
+    retry_failed: bool = False
+    pseudonymize: bool = False
+    pseudonym_map: Path | None = None
+
+    def map_path(self) -> Path:
+        """Where the pseudonym map lives: ``--pseudonym-map``, else ``<out>.pseudonyms.json`` beside ``out``."""
+        out = Path(self.out)
+        return Path(self.pseudonym_map) if self.pseudonym_map else out.parent / f"{out.name}.pseudonyms.json"
 
 
 @dataclass
@@ -94,108 +102,106 @@ def find_dicoms(dicom_dir: Path) -> list[Path]:
     seen: dict[str, Path] = {}
     for f in files:
         if f.stem in seen:
-            raise InputError(f, f"image id {f.stem!r} also used by {seen[f.stem].name}")
+            raise InputError(dicom_dir, f"two files share one image id (file stem): {seen[f.stem].name}, {f.name}")
         seen[f.stem] = f
     return files
 
 
-def _prepare_out(opts: ConvertOptions) -> None:
-    """Create the output folder; refuse to mix settings with, or write into, someone else's folder."""
-    out = opts.out
-    settings = out / SETTINGS_FILE
-    if settings.exists():
-        previous = json.loads(settings.read_text())
-        changed = [k for k in _SETTINGS_THAT_SHAPE_IMAGES if previous.get(k) != getattr(opts, k)]
-        if changed:
-            was = ", ".join(f"{k}={previous.get(k)}" for k in changed)
-            raise InputError(out, f"was converted with {was}; use a new --out folder for other settings")
-    elif out.exists() and any(out.iterdir()):
-        raise InputError(out, "output folder is not empty and is not a cxrdet convert folder")
-    out.mkdir(parents=True, exist_ok=True)
-    record = {k: getattr(opts, k) for k in _SETTINGS_THAT_SHAPE_IMAGES} | {"cxrdet": __version__}
-    write_text(settings, json.dumps(record, indent=2))
+def check_options(opts: ConvertOptions) -> None:
+    """Reject option values that cannot work, before anything is read or written."""
+    if opts.size < 0:
+        raise ConfigError(f"--size must be 0 (original size) or a positive number of pixels, got {opts.size}")
+    if opts.folds < 0 or opts.folds == 1:
+        raise ConfigError(f"--folds must be 0 (no folds) or at least 2, got {opts.folds}")
+    if opts.folds and opts.labels is None:
+        raise ConfigError("--folds needs --labels (folds split the labelled images)")
+    if opts.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {opts.workers}")
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise ConfigError(f"--timeout must be positive, got {opts.timeout}")
+    if not 0.0 < opts.iou_thr <= 1.0:
+        raise ConfigError(f"--fuse-iou must be in (0, 1], got {opts.iou_thr}")
 
 
-@contextlib.contextmanager
-def _fork_pool(workers: int) -> Iterator:
-    """A fork-started worker pool, with OpenCV's own thread pool in this process shut down while forking.
+def _read_checked_labels(opts: ConvertOptions, ids: set[str], pseudo: Pseudonymizer):
+    """The label rows (image ids pseudonymised) and their problems; refuses labels that cannot make the folds."""
+    from cxrdet.preprocess.labels import read_labels, validate_rows
 
-    Forked children inherit the parent's memory (imports, warm caches: no start-up cost) but not its
-    threads; an OpenCV pool the parent had used could leave them waiting on its locks.
-    """
-    import cv2
-
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=init_worker)
-    finally:
-        cv2.setNumThreads(threads)
-    try:
-        yield pool
-    finally:
-        pool.terminate()
-        pool.join()
+    frame = read_labels(opts.labels)
+    if frame.empty:
+        raise InputError(opts.labels, "has a header but no label rows")
+    frame["image_id"] = frame["image_id"].map(lambda i: i if pd.isna(i) else pseudo(str(i)))
+    rows, problems = validate_rows(frame)
+    labelled = len(set(rows["image_id"]) & ids)
+    if labelled == 0:
+        raise InputError(opts.labels, "no usable label row names an image of the DICOM folder")
+    if opts.folds > labelled:
+        raise InputError(opts.labels, f"--folds {opts.folds} needs at least {opts.folds} labelled images; "
+                         f"the DICOM folder has {labelled}")
+    return rows, problems
 
 
-def _image_pass(files: list[Path], opts: ConvertOptions) -> tuple[list[dict], list[dict], int]:
-    from tqdm import tqdm
+def _write_failures(out: Path, failures: list[dict]) -> None:
+    path = out / "failures.csv"
+    if failures:
+        write_csv(path, pd.DataFrame(failures).sort_values("image_id", kind="stable"))
+    elif path.exists():
+        path.unlink()  # stale from an earlier run whose bad files are fixed now
 
-    work = partial(convert_task, out=opts.out, size=opts.size, bit_depth=opts.bit_depth)
-    records, failures, resumed = [], [], 0
-    bar = tqdm(total=len(files), desc="convert", unit="img", disable=not opts.progress or None)
-    with contextlib.ExitStack() as stack:
-        if opts.workers <= 1:
-            results = map(work, files)
-        else:
-            pool = stack.enter_context(_fork_pool(opts.workers))
-            results = pool.imap_unordered(work, files, chunksize=2)
-        for path, record, reason, was_done in results:
-            if record is not None:
-                records.append(record)
-                resumed += was_done
-            else:
-                failures.append({"file": str(path), "image_id": path.stem, "reason": reason})
-                log.warning("skipped %s: %s", path.name, reason)
-            bar.update()
-    bar.close()
-    return records, failures, resumed
+
+def _write_meta(out: Path, records: list[dict]) -> pd.DataFrame:
+    from cxrdet.preprocess.images import RECORD_COLUMNS
+
+    meta = pd.DataFrame(records, columns=list(RECORD_COLUMNS))
+    meta = meta.sort_values("image_id", kind="stable").reset_index(drop=True)
+    write_csv(out / "meta.csv", meta)
+    return meta
 
 
 def convert(opts: ConvertOptions) -> ConvertSummary:
     """Run the whole conversion (see the module docstring); returns a summary.
 
     Raises:
-        InputError: the DICOM folder or labels CSV cannot be used at all, or ``out`` is someone else's.
+        ConfigError: an option value that cannot work.
+        InputError: the DICOM folder or labels CSV cannot be used at all, ``out`` is someone else's (or a
+            file), or no file could be converted (``failures.csv`` says why).
     """
-    from cxrdet.preprocess.labels import read_labels, validate_rows
-
     start = time.perf_counter()
     opts.out = Path(opts.out)
+    check_options(opts)
     files = find_dicoms(Path(opts.dicom_dir))
-    labels = validate_rows(read_labels(opts.labels)) if opts.labels else None
-    _prepare_out(opts)
-    records, failures, resumed = _image_pass(files, opts)
-    summary = ConvertSummary(images=len(files), converted=len(records) - resumed, resumed=resumed,
-                             failed=len(failures), out=str(opts.out))
-    failures_csv = opts.out / "failures.csv"
-    if failures:
-        write_csv(failures_csv, pd.DataFrame(failures).sort_values("file"))
-    elif failures_csv.exists():
-        failures_csv.unlink()  # stale from an earlier run whose bad files are fixed now
-    meta = pd.DataFrame(records).sort_values("image_id", kind="stable").reset_index(drop=True)
-    write_csv(opts.out / "meta.csv", meta)
+    pseudo = Pseudonymizer.load_or_create(opts.map_path(), opts.out) if opts.pseudonymize else Pseudonymizer()
+    inputs = [(f, pseudo(f.stem)) for f in files]
+    labels = _read_checked_labels(opts, {i for _, i in inputs}, pseudo) if opts.labels else None
+    settings = {k: getattr(opts, k) for k in _SETTINGS_THAT_SHAPE_OUTPUTS} | {"pseudonym_key": pseudo.key_id}
+    prepare_out(opts.out, settings)
+    if pseudo.enabled:
+        pseudo.save(opts.map_path())
+    for folder in (opts.out, opts.out / IMAGES_DIR):
+        remove_stale_temps(folder)
+    ledger = Ledger(opts.out)
+    pass_opts = PassOptions(opts.out, opts.size, opts.bit_depth, opts.workers, opts.timeout, opts.retry_failed,
+                            opts.progress, key=pseudo.salt or b"", names_in_reports=not pseudo.enabled)
+    try:
+        done = run_image_pass(inputs, ledger, pass_opts)
+    finally:
+        ledger.close(keep={i for _, i in inputs})
+    summary = ConvertSummary(images=len(files), converted=len(done.records) - done.resumed, resumed=done.resumed,
+                             failed=len(done.failures), out=str(opts.out))
+    _write_failures(opts.out, done.failures)
+    meta = _write_meta(opts.out, done.records)
+    if not done.records:
+        raise InputError(opts.dicom_dir, f"none of the {len(files)} DICOM files could be converted; the reasons "
+                         f"are in {opts.out / 'failures.csv'}")
     if labels is not None:
         rows, problems = labels
-        failed_ids = {f["image_id"] for f in failures}
+        failed_ids = {f["image_id"] for f in done.failures}
         written = write_training_sets(opts, meta, rows, problems, failed_ids)
         summary.labelled_images, summary.boxes, summary.label_problems = written
         summary.folds = opts.folds
     summary.seconds = time.perf_counter() - start
     summary.outputs = sorted(str(p.relative_to(opts.out)) for p in opts.out.iterdir() if p.is_file())
-    settings = json.loads((opts.out / SETTINGS_FILE).read_text())
-    settings["summary"] = {k: v for k, v in asdict(summary).items() if k != "outputs"}
-    write_text(opts.out / SETTINGS_FILE, json.dumps(settings, indent=2))
+    record_summary(opts.out, {k: v for k, v in asdict(summary).items() if k != "outputs"})
     return summary
 
 

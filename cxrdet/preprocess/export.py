@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cxrdet.errors import InputError
 from cxrdet.io.atomic import write_csv
 from cxrdet.io.coco import build_coco, write_coco
 from cxrdet.io.yolo import write_labels, write_split
@@ -65,6 +66,9 @@ def write_training_sets(
     write_coco(out / "coco" / "all.json", build_coco(labelled, boxes))
     write_split(out / "yolo" / "all", out, labelled["file"].tolist(), labelled["file"].tolist())
     if opts.folds:
+        if len(ids) < opts.folds:
+            raise InputError(opts.labels, f"--folds {opts.folds} needs at least {opts.folds} labelled images; "
+                             f"{len(ids)} were converted (see failures.csv and label_problems.csv)")
         folds = stratified_folds(ids, boxes, opts.folds, seed=opts.seed)
         write_csv(out / "folds.csv", pd.DataFrame({"image_id": ids, "fold": folds}))
         for k in range(opts.folds):

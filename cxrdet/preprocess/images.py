@@ -6,7 +6,7 @@ Runs inside ``cxrdet convert``'s worker processes. The record holds only non-ide
 from __future__ import annotations
 
 import os
-import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -21,20 +21,16 @@ from cxrdet.preprocess.intensity import to_display
 IMAGES_DIR = "images"
 
 
-def png_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(height, width) read from a PNG's IHDR chunk without decoding it."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError(f"{path}: not a PNG")
-    width, height = struct.unpack(">II", head[16:24])
-    return height, width
+RECORD_COLUMNS = ("image_id", "file", "original_height", "original_width", "height", "width", "scale_x", "scale_y",
+                  "sex", "age_years", "photometric", "bits_stored", "pixel_spacing_row", "pixel_spacing_col",
+                  "modality", "transfer_syntax")
+"""The columns of ``meta.csv``: one record per converted image, non-identifying values only."""
 
 
-def _record(meta, resize: Resize, file: str) -> dict:
+def _record(meta, resize: Resize, file: str, image_id: str) -> dict:
     spacing = meta.pixel_spacing or (None, None)
     return {
-        "image_id": meta.image_id,
+        "image_id": image_id,
         "file": file,
         "original_height": meta.rows,
         "original_width": meta.columns,
@@ -79,14 +75,27 @@ def dicom_to_display(path: str | os.PathLike, size: int, bit_depth: int = 8) -> 
     return resize.apply(display), resize, meta
 
 
-def dicom_to_png(path: str | os.PathLike, out_dir: str | os.PathLike, size: int, bit_depth: int) -> dict:
-    """Convert one DICOM to ``out_dir/images/<image_id>.png`` (skipped if that PNG already exists).
+@dataclass(frozen=True)
+class ConvertTask:
+    """One unit of ``cxrdet convert``'s work: a DICOM and where its PNG goes.
 
-    Args:
+    Attributes:
         path: the DICOM file.
-        out_dir: the dataset folder.
+        image_id: its image id (the file stem, or its pseudonym).
+        out: the dataset folder.
         size: longest side of the PNG (0 = original size).
         bit_depth: 8 or 16.
+    """
+
+    path: Path
+    image_id: str
+    out: Path
+    size: int
+    bit_depth: int
+
+
+def dicom_to_png(task: ConvertTask) -> dict:
+    """Convert one DICOM to ``out/images/<image_id>.png`` (atomically, replacing an older one).
 
     Returns:
         The image's record (see :func:`_record`): ids, original and PNG sizes, scales, sex, age, ...
@@ -94,41 +103,29 @@ def dicom_to_png(path: str | os.PathLike, out_dir: str | os.PathLike, size: int,
     Raises:
         DicomError: the file cannot be read or decoded.
     """
-    path, out_dir = Path(path), Path(out_dir)
-    file = f"{IMAGES_DIR}/{path.stem}.png"
-    target = out_dir / file
-    if target.exists():  # resumed run: complete by construction (atomic rename)
-        import pydicom
-
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-            meta = read_meta(ds, path)
-        except Exception as err:  # noqa: BLE001
-            raise DicomError(path, f"cannot re-read header: {type(err).__name__}") from None
-        height, width = png_size(target)
-        resize = Resize(meta.rows, meta.columns, height, width)
-        return _record(meta, resize, file)
-    image, resize, meta = dicom_to_display(path, size, bit_depth)
+    file = f"{IMAGES_DIR}/{task.image_id}.png"
+    image, resize, meta = dicom_to_display(task.path, task.size, task.bit_depth)
+    target = Path(task.out) / file
     with atomic_path(target) as tmp:
         if not cv2.imwrite(str(tmp), image):
-            raise OSError(f"cannot write {target}")
-    return _record(meta, resize, file)
+            raise OSError("cannot write the PNG")
+    return _record(meta, resize, file, task.image_id)
 
 
-def convert_task(path: Path, out: Path, size: int, bit_depth: int) -> tuple[Path, dict | None, str | None, bool]:
-    """One unit of ``cxrdet convert``'s work: (path, record or None, failure reason or None, was resumed).
+def convert_task(task: ConvertTask) -> tuple[dict | None, str | None]:
+    """Runs :func:`dicom_to_png` in a worker: ``(record, None)`` or ``(None, reason)``.
 
-    Never raises: a bad file becomes a reason, so one file cannot end the batch.
+    Never raises an ``Exception``: a bad file becomes a reason naming the problem but no raw value from
+    the file (exception texts can quote header values), so one file cannot end the batch.
     """
-    resumed = (Path(out) / IMAGES_DIR / f"{Path(path).stem}.png").exists()
     try:
-        return path, dicom_to_png(path, out, size, bit_depth), None, resumed
+        return dicom_to_png(task), None
     except CxrdetError as err:
-        return path, None, getattr(err, "reason", str(err)), resumed
+        return None, getattr(err, "reason", type(err).__name__)
+    except OSError as err:
+        return None, f"cannot write the PNG ({type(err).__name__}: {os.strerror(err.errno) if err.errno else ''})"
     except Exception as err:  # noqa: BLE001 - one bad file must not end the batch
-        return path, None, f"unexpected {type(err).__name__}: {err}", resumed
-
-
+        return None, f"unexpected {type(err).__name__} while converting"
 def init_worker() -> None:
     """Worker-process set-up: one OpenCV thread per process (one process per core)."""
     cv2.setNumThreads(1)

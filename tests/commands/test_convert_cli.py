@@ -169,6 +169,7 @@ def test_test_images_without_labels(vindr, tmp_path):
     result = cxrdet("convert", "--dicom-dir", str(vindr / "train"), "--out", str(tmp_path / "t"),
                     "--size", "0", "--bit-depth", "16", "--workers", "1", "--no-progress")
     assert result.returncode == 1  # the broken file
-    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["convert.json", "failures.csv", "images", "meta.csv"]
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [".cxrdet-convert", "convert.json", "failures.csv",
+                                                                   "images", "ledger.jsonl", "meta.csv"]
     png = cv2.imread(str(tmp_path / "t" / "images" / "aaa1.png"), cv2.IMREAD_UNCHANGED)
     assert png.dtype == np.uint16 and png.shape == (700, 600)

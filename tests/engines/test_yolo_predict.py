@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -127,10 +128,10 @@ def test_boxes_are_clipped_to_the_image():
 @pytest.mark.parametrize("bit_depth", [8, 16])
 def test_dicom_path_equals_the_converted_png(example_dataset, tmp_path, bit_depth):
     """Every encoding of the example (RLE, JPEG-LS, J2K, MONOCHROME1, VOI LUT...) gives convert's PNG exactly."""
-    from cxrdet.preprocess.images import dicom_to_png
+    from cxrdet.preprocess.images import ConvertTask, dicom_to_png
 
     for path in sorted((example_dataset / "train").glob("*.dicom")):
-        record = dicom_to_png(path, tmp_path, 160, bit_depth)
+        record = dicom_to_png(ConvertTask(path, path.stem, tmp_path, 160, bit_depth))
         png = read_png(tmp_path / record["file"])
         ultralytics_view = cv2.imread(str(tmp_path / record["file"]), cv2.IMREAD_COLOR)  # how training reads it
         image, resize = read_dicom_png_frame(path, 160, bit_depth)
@@ -222,3 +223,61 @@ def test_unreadable_dicom_is_listed_and_reported(untrained, example_dataset, tmp
     assert set(result.failures) == {"broken"}
     assert "broken" in result.table.image_ids and len(result.table.image_ids) == 5
     assert not (result.table.boxes["image_id"] == "broken").any()
+
+
+class PanicException(BaseException):
+    """pyo3's PanicException (a Rust decoder's panic) derives from BaseException."""
+
+
+def _hostile_frame(abort_id: str, panic_id: str):
+    import cxrdet.predict_sources as sources
+
+    real = sources.read_dicom_png_frame
+
+    def frame(path, png_size, bit_depth=8):
+        if Path(path).stem == abort_id:
+            os.abort()
+        if Path(path).stem == panic_id:
+            raise PanicException("index out of bounds")
+        return real(path, png_size, bit_depth)
+
+    return frame
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_crashing_decoder_costs_its_image_only(untrained, example_dataset, tmp_path, monkeypatch, workers):
+    """An injected decoder that aborts (SIGABRT) and one that raises a BaseException: predict goes on."""
+    import cxrdet.predict_sources as sources
+    from cxrdet.engines.yolo_predict import predict
+
+    ids = sorted(p.stem for p in (example_dataset / "test").glob("*.dicom"))
+    monkeypatch.setattr(sources, "read_dicom_png_frame", _hostile_frame(ids[0], ids[2]))
+    result = predict(untrained, find_sources(example_dataset / "test"),
+                     PredictOptions(conf=0.0, max_det=5, batch=2, workers=workers, progress=False))
+    assert result.failures == {ids[0]: "decoder crashed: SIGABRT in the worker process",
+                               ids[2]: "decoder crashed: PanicException raised in the worker process"}
+    assert list(result.table.image_ids) == ids  # every image listed, the failed ones without boxes
+    per_image = result.table.boxes.groupby("image_id").size()
+    assert set(per_image.index) == {ids[1], ids[3]} and (per_image == 5).all()
+
+
+def test_cli_lists_unreadable_images_beside_the_predictions_and_submit_warns(untrained, example_dataset, tmp_path,
+                                                                             caplog):
+    from cxrdet.cli import main
+
+    source = tmp_path / "dicoms"
+    shutil.copytree(example_dataset / "test", source)
+    (source / "broken.dicom").write_bytes(b"DICM but not really")
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(untrained), "--source", str(source), "-o", str(out), "--conf", "0.0",
+                 "--max-det", "3", "--workers", "1", "--no-progress"]) == 1
+    failures = pd.read_csv(tmp_path / "pred.failures.csv")
+    assert failures["image_id"].tolist() == ["broken"] and "not a DICOM file" in failures["reason"][0]
+    ids = sorted(p.stem for p in source.glob("*.dicom"))
+    pd.DataFrame({"image_id": ids, "PredictionString": "14 1 0 0 1 1"}).to_csv(tmp_path / "sample.csv", index=False)
+    caplog.clear()
+    assert main(["submit", str(out), "--sample", str(tmp_path / "sample.csv"), "-o", str(tmp_path / "sub.csv")]) == 0
+    assert "1 images could not be read when predicting" in caplog.text
+    submission = pd.read_csv(tmp_path / "sub.csv").set_index("image_id")["PredictionString"]
+    assert sorted(submission.index) == ids  # exactly one row per sample image
+    assert submission["broken"] == "14 1 0 0 1 1" and (submission.drop("broken").str.split().str.len() == 18).all()
