@@ -56,10 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cxrdet`` console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    from cxrdet import log_privacy
+
+    log_privacy.install(logging.DEBUG if args.verbose else logging.INFO)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

@@ -47,6 +47,12 @@ def _folder_id(out: Path) -> str | None:
     return data["folder_id"]
 
 
+def _describe(key: str, value) -> str:
+    if key == "pseudonym_key":
+        return f"the pseudonym map whose key_id is {value}" if value else "file names as image ids (no --pseudonymize)"
+    return f"{key}={value}"
+
+
 def prepare_out(out: str | os.PathLike, settings: dict) -> dict:
     """Create or reopen the output folder for a run with ``settings`` (the options that shape the outputs).
 
@@ -68,7 +74,7 @@ def prepare_out(out: str | os.PathLike, settings: dict) -> dict:
                              "names another); restore it, or convert into a new --out folder")
         changed = [k for k in settings if record.get(k) != settings[k]]
         if changed:
-            was = ", ".join(f"{k}={record.get(k)}" for k in changed)
+            was = ", ".join(_describe(k, record.get(k)) for k in changed)
             raise InputError(out, f"was converted with {was}; use a new --out folder for other settings")
         return record
     out.mkdir(parents=True, exist_ok=True)

@@ -38,3 +38,20 @@ def test_a_damaged_map_is_refused(tmp_path, content):
 def test_the_map_may_not_live_in_the_output(tmp_path):
     with pytest.raises(InputError, match="outside the output folder"):
         Pseudonymizer.load_or_create(tmp_path / "out" / "keys" / "map.json", tmp_path / "out")
+
+
+def test_a_pseudonymized_folder_resumes_with_its_map_and_refuses_another(example_dataset, tmp_path):
+    from cxrdet.preprocess.convert import ConvertOptions, convert
+
+    def opts(**kw):
+        return ConvertOptions(dicom_dir=example_dataset / "test", out=tmp_path / "data", size=32, progress=False, **kw)
+
+    first = convert(opts(pseudonymize=True))
+    assert first.converted == 4 and (tmp_path / "data.pseudonyms.json").exists()  # beside the folder, not in it
+    names = sorted(p.name for p in (tmp_path / "data" / "images").iterdir())
+    again = convert(opts(pseudonymize=True))
+    assert again.resumed == 4 and sorted(p.name for p in (tmp_path / "data" / "images").iterdir()) == names
+    with pytest.raises(InputError, match="pseudonym map whose key_id"):
+        convert(opts())
+    with pytest.raises(InputError, match="pseudonym map whose key_id"):
+        convert(opts(pseudonymize=True, pseudonym_map=tmp_path / "another.json"))
