@@ -14,7 +14,7 @@ import numpy as np
 
 from cxrdet.errors import CxrdetError, DicomError
 from cxrdet.io.atomic import atomic_path
-from cxrdet.io.dicom import decode_pixels, load_dataset, read_meta
+from cxrdet.io.dicom import decode_pixels, grey_level_errors, load_dataset, read_meta
 from cxrdet.preprocess.geometry import Resize
 from cxrdet.preprocess.intensity import to_display
 
@@ -67,10 +67,8 @@ def dicom_to_display(path: str | os.PathLike, size: int, bit_depth: int = 8) -> 
     stored = decode_pixels(ds, path)
     if stored.shape != (meta.rows, meta.columns):
         raise DicomError(path, f"pixel array {stored.shape} does not match Rows x Columns")
-    try:
+    with grey_level_errors(path):
         display = to_display(ds, stored, bit_depth=bit_depth)
-    except (ValueError, IndexError, KeyError, AttributeError, TypeError) as err:
-        raise DicomError(path, f"bad modality/VOI LUT attributes: {err}") from None
     resize = Resize.longest_side(meta.rows, meta.columns, size)
     return resize.apply(display), resize, meta
 

@@ -6,17 +6,26 @@ a 3072x3072 image is a single table lookup instead of float64 work on 9.4 M pixe
 a clipped straight line (rescale slope/intercept, LINEAR or LINEAR_EXACT windows, no VOI at all, with or
 without MONOCHROME1 inversion — checked numerically, not assumed), the display image is made by one
 saturating affine pass (``cv2.addWeighted``), the fastest path.
+
+Every table is finite: the LUT items and the rescale are checked before pydicom sees them, a window that
+cannot be applied (NaN/inf centre or width, width <= 0) is ignored so the image spans the full modality-LUT
+range (:func:`cxrdet.io.dicom_lut_checks.voi_applies`), and a rescale or LUT whose grey levels are not
+finite in float32 raises :class:`~cxrdet.io.dicom_checks.HeaderError` (a ``ValueError``).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from cxrdet.io.dicom_checks import HeaderError, image_attributes
+from cxrdet.io.dicom_lut_checks import check_modality_transform, voi_applies
+from cxrdet.io.dicom_quiet import quiet_pydicom
+
 _MAX_LUT_ENTRIES = 1 << 17  # above this (BitsStored > 17) pydicom's functions run on the image itself
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -35,21 +44,47 @@ class GreyLut:
 
 
 def stored_range(ds) -> tuple[int, int]:
-    """Smallest and largest representable stored value for BitsStored / PixelRepresentation."""
-    bits = int(ds.BitsStored)
-    if int(ds.get("PixelRepresentation", 0) or 0) == 1:
-        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return 0, (1 << bits) - 1
+    """Smallest and largest representable stored value for BitsStored / PixelRepresentation.
+
+    Raises:
+        HeaderError: the image attributes are unusable (see :func:`cxrdet.io.dicom_checks.image_attributes`).
+    """
+    return image_attributes(ds).stored_range
+
+
+def _require_finite(values, what: str) -> None:
+    """Raise unless every value is a finite number that float32 can hold."""
+    array = np.asarray(values)
+    if array.dtype.kind in "iub":
+        return
+    if array.size and not (np.isfinite(array).all() and float(np.abs(array).max()) <= _FLOAT32_MAX):
+        raise HeaderError(f"{what} gives grey levels that are not finite in float32")
+
+
+def _signed(values):
+    """Unsigned integers as int64: pydicom subtracts a LUT's (possibly negative) first mapped value from
+    them, which overflows an unsigned array in NumPy 2. Same values; floats and signed ints unchanged."""
+    array = np.asarray(values)
+    return array.astype(np.int64) if array.dtype.kind == "u" else values
 
 
 def _apply_pydicom(values: np.ndarray, ds, apply_voi: bool, voi_index: int) -> np.ndarray:
+    """pydicom's modality LUT, then its VOI LUT / window, over ``values`` (float64), after checking both.
+
+    A window that cannot be applied is skipped (see :func:`cxrdet.io.dicom_lut_checks.voi_applies`).
+
+    Raises:
+        HeaderError: an unusable LUT or rescale, or non-finite grey levels.
+    """
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "VOI LUT on a float input": as pydicom itself does
-        out = apply_modality_lut(values, ds)
-        if apply_voi:
-            out = apply_voi_lut(out, ds, index=voi_index)
+    with quiet_pydicom():  # e.g. "VOI LUT on a float input": as pydicom itself does
+        check_modality_transform(ds)
+        out = apply_modality_lut(_signed(values), ds)
+        _require_finite(out, "the modality LUT (rescale slope/intercept or LUT data)")
+        if apply_voi and voi_applies(ds, voi_index):
+            out = apply_voi_lut(_signed(out), ds, index=voi_index)
+            _require_finite(out, "the VOI LUT / window")
     return np.asarray(out, dtype=np.float64)
 
 
@@ -75,14 +110,20 @@ def grey_lut(ds, *, apply_voi: bool = True, voi_index: int = 0) -> GreyLut | Non
     """The stored-value -> grey-level table of a dataset, or None when BitsStored is too large for one.
 
     MONOCHROME1 is inverted as ``v -> lo + hi - v`` with ``lo, hi`` the table's own range, so that the
-    inversion does not depend on which values one image happens to contain.
+    inversion does not depend on which values one image happens to contain. Every entry is finite.
+
+    Raises:
+        HeaderError: unusable image attributes, LUT or rescale, or a table that is not finite in float32.
     """
-    first, last = stored_range(ds)
-    if last - first + 1 > _MAX_LUT_ENTRIES:
-        return None
-    values = _apply_pydicom(np.arange(first, last + 1, dtype=np.int64), ds, apply_voi, voi_index)
-    if str(ds.PhotometricInterpretation).strip() == "MONOCHROME1":
+    with quiet_pydicom():  # reading the attributes converts them: pydicom's warnings may quote them
+        attrs = image_attributes(ds)
+        first, last = attrs.stored_range
+        if last - first + 1 > _MAX_LUT_ENTRIES:
+            return None
+        values = _apply_pydicom(np.arange(first, last + 1, dtype=np.int64), ds, apply_voi, voi_index)
+    if attrs.photometric == "MONOCHROME1":
         values = (values.min() + values.max()) - values
+        _require_finite(values, "the MONOCHROME1 inversion")
     return GreyLut(values=values, offset=first, affine=_fit_affine(values, first))
 
 
@@ -93,16 +134,26 @@ def _indices(stored: np.ndarray, offset: int) -> np.ndarray:
 
 
 def stored_to_float(ds, stored: np.ndarray, *, apply_voi: bool = True, voi_index: int = 0) -> np.ndarray:
-    """Grey levels of a decoded image as float32 (see :func:`cxrdet.io.dicom.read_dicom`)."""
+    """Grey levels of a decoded image as float32, all finite (see :func:`cxrdet.io.dicom.read_dicom`).
+
+    Raises:
+        HeaderError: unusable image attributes, LUT or rescale, or grey levels that are not finite.
+    """
     lut = grey_lut(ds, apply_voi=apply_voi, voi_index=voi_index)
     if lut is None:
-        values = _apply_pydicom(stored, ds, apply_voi, voi_index)
-        if str(ds.PhotometricInterpretation).strip() == "MONOCHROME1":
-            first, last = stored_range(ds)
-            ends = _apply_pydicom(np.array([first, last]), ds, apply_voi, voi_index)
-            values = (ends.min() + ends.max()) - values
-        return values.astype(np.float32)
+        return _deep_to_float(ds, stored, apply_voi, voi_index)
     return np.take(lut.values.astype(np.float32), _indices(stored, lut.offset), mode="clip")
+
+
+def _deep_to_float(ds, stored: np.ndarray, apply_voi: bool, voi_index: int) -> np.ndarray:
+    """Grey levels of data too deep for a table (BitsStored > 17): pydicom's functions on the image itself."""
+    with quiet_pydicom():
+        values = _apply_pydicom(stored, ds, apply_voi, voi_index)
+        if image_attributes(ds).photometric == "MONOCHROME1":
+            ends = _apply_pydicom(np.array(stored_range(ds)), ds, apply_voi, voi_index)
+            values = (ends.min() + ends.max()) - values
+            _require_finite(values, "the MONOCHROME1 inversion")
+    return values.astype(np.float32)
 
 
 def _present_range(lut: GreyLut, stored: np.ndarray) -> tuple[float, float]:

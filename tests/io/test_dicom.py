@@ -193,6 +193,26 @@ def test_large_uncompressed_pixels_equal_pydicom_including_junk_high_bits(tmp_pa
     np.testing.assert_array_equal(pixels, stored)
 
 
+@pytest.mark.parametrize("name, modality, syntax", [
+    ("RG1_J2KR.dcm", "CR", "JPEG 2000 Image Compression (Lossless Only)"),
+    ("CT_small.dcm", "CT", "Explicit VR Little Endian"),
+    ("MR_small_RLE.dcm", "MR", "RLE Lossless"),
+])
+def test_meta_holds_only_defined_terms_and_known_names(name, modality, syntax):
+    meta = read_dicom(real_file(name)).meta
+    assert (meta.modality, meta.transfer_syntax) == (modality, syntax)
+
+
+def test_meta_drops_a_modality_or_syntax_that_is_no_defined_term(tmp_path):
+    ds = pydicom.dcmread(real_file("CT_small.dcm"))
+    ds.Modality = "CT\\MR"  # two values
+    ds.save_as(tmp_path / "two.dcm")
+    assert read_dicom(tmp_path / "two.dcm").meta.modality is None
+    ds.Modality = "XYZ"
+    ds.save_as(tmp_path / "xyz.dcm")
+    assert read_dicom(tmp_path / "xyz.dcm").meta.modality is None
+
+
 def test_public_api_is_cxrdet_io_read_dicom():
     import cxrdet.io
 

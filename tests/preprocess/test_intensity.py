@@ -102,3 +102,31 @@ def test_non_monotone_lut_uses_present_values(tmp_path):
 def test_constant_image_is_black(tmp_path):
     ds = pydicom.dcmread(write_dicom(tmp_path / "c.dcm", np.full((8, 8), 77, np.uint16), bits_stored=12))
     assert not to_display(ds, ds.pixel_array).any()
+
+
+@pytest.mark.parametrize("center, width", [(2048.0, float("nan")), (float("inf"), 500.0), (2048.0, 0.0),
+                                           (2048.0, -10.0)])
+def test_an_unusable_window_is_ignored_not_turned_into_nan(tmp_path, center, width):
+    rng = np.random.default_rng(4)
+    ds = pydicom.dcmread(write_dicom(tmp_path / "w.dcm", phantom(rng), bits_stored=12, window=(2048, 1000)))
+    ds.WindowCenter, ds.WindowWidth = center, width
+    lut = grey_lut(ds)
+    assert np.isfinite(lut.values).all()
+    np.testing.assert_array_equal(lut.values, grey_lut(ds, apply_voi=False).values)  # the full modality range
+    assert to_display(ds, ds.pixel_array).max() == 255
+
+
+@pytest.mark.parametrize("slope, intercept", [(float("nan"), 0.0), (1.0, float("inf")), (1e300, 0.0)])
+def test_a_rescale_without_finite_grey_levels_is_refused(tmp_path, slope, intercept):
+    rng = np.random.default_rng(5)
+    ds = pydicom.dcmread(write_dicom(tmp_path / "r.dcm", phantom(rng), bits_stored=12, rescale=(1.0, 0.0)))
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    for transform in (grey_lut, lambda d: to_display(d, d.pixel_array),
+                      lambda d: intensity.stored_to_float(d, d.pixel_array)):
+        with pytest.raises(ValueError, match="finite"):
+            transform(ds)
+
+
+def test_every_table_is_finite(case_file):
+    ds = pydicom.dcmread(case_file)
+    assert np.isfinite(grey_lut(ds).values).all()
