@@ -27,6 +27,9 @@ class DicomError(CxrdetError):
             message += f" ({hint})"
         super().__init__(message)
 
+    def __reduce__(self):  # picklable (it may cross from a worker process)
+        return type(self), (self.path, self.reason, self.hint)
+
 
 class InputError(CxrdetError):
     """A table (labels CSV, prediction file, submission) has a bad value.
@@ -43,6 +46,9 @@ class InputError(CxrdetError):
         self.reason = reason
         where = self.path if row is None else f"{self.path}, line {row}"
         super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self):  # picklable (it may cross from a worker process)
+        return type(self), (self.path, self.reason, self.row)
 
 
 class ConfigError(CxrdetError):
