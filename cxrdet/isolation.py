@@ -23,6 +23,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _NOT_CAUGHT = (KeyboardInterrupt, SystemExit, GeneratorExit)
+DEFAULT_MEMORY_HEADROOM = 8 << 30
+"""Bytes a worker may allocate beyond its inherited address space (a 3072 x 3072 radiograph needs < 0.5 GiB)."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,34 @@ def _guarded(fn: Callable[[Any], Any], item: Any) -> Any:
         return Crashed("crashed", f"{type(err).__name__} raised in the worker process")
 
 
-def _start_worker(initializer: Callable[[], None] | None) -> None:
-    """Worker set-up: a crash is an expected, reported outcome here, so no faulthandler dump; then ``initializer``."""
+def _virtual_memory_size() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _limit_memory(headroom: int) -> None:
+    """Cap this process's address space at what it has now plus ``headroom`` bytes (Linux)."""
+    import resource
+
+    size = _virtual_memory_size()
+    if size is None:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = size + headroom if hard == resource.RLIM_INFINITY else min(size + headroom, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _start_worker(initializer: Callable[[], None] | None, memory_headroom: int | None) -> None:
+    """Worker set-up: memory cap, no faulthandler dump (a crash is an expected, reported outcome), ``initializer``."""
     faulthandler.disable()
+    if memory_headroom:
+        _limit_memory(memory_headroom)
     if initializer is not None:
         initializer()
 
@@ -106,6 +133,7 @@ def isolated_map(
     timeout: float | None = None,
     initializer: Callable[[], None] | None = None,
     window: int | None = None,
+    memory_headroom: int | None = DEFAULT_MEMORY_HEADROOM,
 ) -> Iterator[tuple[Any, Any]]:
     """``(item, fn(item))`` for every item, in order, each computed in a crash-isolated worker process.
 
@@ -119,6 +147,8 @@ def isolated_map(
         timeout: seconds one task may run before its worker is stopped (None: no limit).
         initializer: called once in every new worker.
         window: tasks in flight.
+        memory_headroom: bytes each worker may allocate beyond what it inherited (a decompression bomb
+            then raises MemoryError in its worker instead of waking the kernel's OOM killer); None: no cap.
 
     Yields:
         ``(item, result)`` where ``result`` is ``fn``'s return value or a :class:`Crashed`.
@@ -129,7 +159,7 @@ def isolated_map(
     window = max(workers, int(window or 4 * workers))
     pending: deque = deque()
     with _opencv_single_threaded():
-        pool = ProcessPool(max_workers=workers, initializer=_start_worker, initargs=(initializer,),
+        pool = ProcessPool(max_workers=workers, initializer=_start_worker, initargs=(initializer, memory_headroom),
                            context=multiprocessing.get_context("fork"))
         try:
             for item in items:

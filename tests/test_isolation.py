@@ -66,3 +66,15 @@ def test_window_bounds_what_is_in_flight():
 def test_signal_names():
     assert signal_name(-6) == "SIGABRT" and signal_name(-11) == "SIGSEGV" and signal_name(-9) == "SIGKILL"
     assert signal_name(1) == "exit code 1"
+
+
+def _allocate(gib: int) -> int:
+    import numpy as np
+
+    return int(np.ones(gib << 27).sum())  # gib GiB of float64
+
+
+def test_a_memory_bomb_fails_in_its_worker():
+    (_, small), (_, bomb) = isolated_map(_allocate, [0, 64], workers=1, memory_headroom=1 << 30)
+    assert small == 0
+    assert bomb == Crashed("crashed", "MemoryError raised in the worker process")
