@@ -80,5 +80,5 @@ def test_registered_for_configs_in_a_fresh_interpreter():
 
 
 def test_rejects_unknown_mode():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no_finding must be one of .* got 'maybe'"):
         VinDrMetric(no_finding="maybe")

@@ -189,14 +189,16 @@ def test_refuses_a_non_empty_folder(tmp_path):
     labels = pd.read_csv(out / "train.csv")
     assert {p.stem for p in (out / "train").iterdir()} == set(labels["image_id"])
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="exists and is not a folder"):
         make_example(tmp_path / "file", **kwargs)
 
 
-@pytest.mark.parametrize("bad", [dict(classes=(14,)), dict(classes=()), dict(n_train=0, n_test=0),
-                                 dict(normal_fraction=1.5), dict(sizes=[(16, 16)])])
-def test_rejects_bad_options(tmp_path, bad):
-    with pytest.raises(ConfigError):
+@pytest.mark.parametrize("bad, message", [
+    (dict(classes=(14,)), "classes must be a non-empty subset"), (dict(classes=()), "classes must be a non-empty"),
+    (dict(n_train=0, n_test=0), "some images, got 0, 0"), (dict(normal_fraction=1.5), "normal_fraction must be"),
+    (dict(sizes=[(16, 16)]), "64..8192 pixels a side")])
+def test_rejects_bad_options(tmp_path, bad, message):
+    with pytest.raises(ConfigError, match=message):
         make_example(tmp_path / "x", **bad)
 
 

@@ -56,7 +56,7 @@ def test_matches_pydicom_luts_on_real_files(name):
     assert image.pixels.dtype == np.float32
     assert image.pixels.shape == expected.shape
     np.testing.assert_allclose(image.pixels, expected.astype(np.float32), rtol=0, atol=0)
-    assert image.meta.rows, image.meta.columns == expected.shape
+    assert (image.meta.rows, image.meta.columns) == expected.shape
 
 
 @pytest.mark.parametrize("name", ["RG1_UNCR.dcm", "CT_small.dcm", "MR_small_jpeg_ls_lossless.dcm"])

@@ -40,6 +40,21 @@ def test_wbf_equals_ensemble_boxes_per_image_and_class():
     assert sorted(fused[(fused.image_id == "i1") & (fused.class_id == 8)].n_readers) == [1, 3]
 
 
+def test_wbf_by_hand():
+    """Three readers' boxes of one finding: equal scores, so the fused box is their plain mean; a lone box stays."""
+    frame = readers_frame([("a", 3, "R1", 100, 100, 200, 200), ("a", 3, "R2", 110, 100, 210, 200),
+                           ("a", 3, "R3", 90, 110, 190, 210), ("a", 3, "R2", 600, 600, 700, 650),
+                           ("a", 5, "R1", 100, 100, 200, 200), ("b", 3, "R1", 10, 10, 20, 20)])
+    fused = fuse_readers(frame, "wbf", iou_thr=0.4).sort_values(["image_id", "class_id", "x_min"])
+    got = fused[["image_id", "class_id", "x_min", "y_min", "x_max", "y_max", "n_readers"]].to_numpy().tolist()
+    expected = [["a", 3, 100, 310 / 3, 200, 610 / 3, 3], ["a", 3, 600, 600, 700, 650, 1],
+                ["a", 5, 100, 100, 200, 200, 1], ["b", 3, 10, 10, 20, 20, 1]]
+    assert [row[:2] for row in got] == [row[:2] for row in expected]
+    assert [row[-1] for row in got] == [row[-1] for row in expected]
+    np.testing.assert_allclose(np.array([row[2:6] for row in got], float),
+                               np.array([row[2:6] for row in expected], float), rtol=1e-5)
+
+
 def test_nms_and_none():
     frame = readers_frame([("a", 0, "R1", 0, 0, 10, 10), ("a", 0, "R2", 1, 1, 11, 11),
                            ("a", 0, "R3", 50, 50, 60, 60)])
