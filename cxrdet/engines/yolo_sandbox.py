@@ -68,29 +68,42 @@ def local_amp_check(model) -> bool:
     return True
 
 
+ULTRALYTICS_ENV_KEYS = ("OMP_NUM_THREADS", "NUMEXPR_MAX_THREADS", "TF_CPP_MIN_LOG_LEVEL", "TORCH_CPP_LOG_LEVEL",
+                        "KINETO_LOG_LEVEL", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED", "TORCH_NCCL_BLOCKING_WAIT",
+                        "CUDA_VISIBLE_DEVICES")
+"""Variables Ultralytics sets on import, in ``select_device``, seeding and DDP (ultralytics 8.3/8.4)."""
+
+
 @contextlib.contextmanager
 def _process_state(values: dict[str, str | None]) -> Iterator[None]:
-    """Sets ``values`` in the environment; on exit restores the whole environment and the thread counts.
+    """Sets ``values`` in the environment; on exit restores the keys it owns and the thread counts.
 
-    Importing Ultralytics sets ``OMP_NUM_THREADS`` and other variables and OpenCV's thread count, and its
-    ``select_device`` sets torch's thread count (cores - 1 on CPU): all of it is undone here.
+    The keys it owns are those of ``values`` and :data:`ULTRALYTICS_ENV_KEYS` (importing Ultralytics sets
+    ``OMP_NUM_THREADS`` and others, and its ``select_device`` sets torch's thread count, cores - 1 on CPU):
+    each gets back its value from before (or is removed again); any other variable that the code inside
+    changed keeps its change.
     """
     import cv2
     import torch
 
-    saved_env, saved_torch, saved_cv2 = dict(os.environ), torch.get_num_threads(), cv2.getNumThreads()
+    owned = tuple(dict.fromkeys((*values, *ULTRALYTICS_ENV_KEYS)))
+    saved_env = {key: os.environ.get(key) for key in owned}
+    saved_torch, saved_cv2 = torch.get_num_threads(), cv2.getNumThreads()
     try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_environment(values)
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
+        _set_environment(saved_env)
         torch.set_num_threads(saved_torch)
         cv2.setNumThreads(saved_cv2)
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @contextlib.contextmanager

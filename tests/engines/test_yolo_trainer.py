@@ -142,6 +142,8 @@ def test_sandbox_is_offline_and_undone_on_exit(tmp_path, monkeypatch):
         assert ultralytics.utils.plotting.check_font is yolo_sandbox.local_font
         assert ultralytics.engine.trainer.check_amp is yolo_sandbox.local_amp_check
         assert yolo_sandbox.sandbox_active()
+        os.environ["CXRDET_TEST_SET_INSIDE"] = "kept"  # not the sandbox's: must survive its exit
+    assert os.environ.pop("CXRDET_TEST_SET_INSIDE") == "kept"
     assert dict(os.environ) == before_env  # incl. OMP_NUM_THREADS etc. that importing Ultralytics sets
     assert (torch.get_num_threads(), cv2.getNumThreads()) == before_threads
     assert not yolo_sandbox.sandbox_active()
