@@ -13,40 +13,69 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import PRED_COLUMNS, SIZE_COLUMNS, BoxTable, _images_frame
+from cxrdet.io.predictions import (MAX_PIXELS, PRED_COLUMNS, SIZE_COLUMNS, BoxTable, _clean_name, _images_frame,
+                                   check_input_file, columns_error, read_csv_table, record_lines)
 from cxrdet.vindr import BOX_COLUMNS, NO_FINDING, NO_FINDING_BOX, NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
 _NUMERIC = ("class_id", "score", *BOX_COLUMNS, *SIZE_COLUMNS)
 _STRINGS = ("image_id", "rad_id", "class_name", "PredictionString")
+_KNOWN = frozenset((*_NUMERIC, *_STRINGS))
+_WHAT = "box table"
+
+
+class _Lines:
+    """Record position -> what the user sees, worked out on first use (a CSV's blank lines need a re-scan)."""
+
+    def __init__(self, path: Path, n: int, unit: str):
+        self.path, self.n, self.unit = path, n, unit
+        self._table: np.ndarray | None = None
+
+    def __call__(self, positions: np.ndarray) -> np.ndarray:
+        if self._table is None:
+            self._table = (record_lines(self.path, self.n) if self.unit == "line"
+                           else np.arange(1, self.n + 1, dtype=np.int64))
+        return self._table[positions]
 
 
 class Where:
     """Maps table rows to what the user sees: file lines (CSV) or data rows (parquet)."""
 
-    def __init__(self, path: Path, lines: np.ndarray, unit: str):
-        self.path, self.lines, self.unit = path, np.asarray(lines, dtype=np.int64), unit
+    def __init__(self, path: Path, positions: np.ndarray, unit: str, lines_of: _Lines | None = None):
+        self.path, self.unit = path, unit
+        self.positions = np.asarray(positions, dtype=np.int64)
+        self._lines_of = lines_of or _Lines(path, len(self.positions), unit)
+
+    @classmethod
+    def of_file(cls, path: Path, n: int, unit: str) -> "Where":
+        """Every one of the ``n`` records of ``path``, in order."""
+        return cls(path, np.arange(n), unit)
+
+    @property
+    def lines(self) -> np.ndarray:
+        return self._lines_of(self.positions)
 
     def take(self, index) -> "Where":
-        return Where(self.path, self.lines[index], self.unit)
+        return Where(self.path, self.positions[index], self.unit, self._lines_of)
 
     def fail(self, mask: np.ndarray, reason: str) -> None:
         """Raises InputError for the rows where ``mask`` is True (no-op when none is)."""
         bad = np.flatnonzero(mask)
         if not len(bad):
             return
-        first = int(self.lines[bad[0]])
+        shown = self._lines_of(self.positions[bad[:6]])
+        first = int(shown[0])
         more = ""
         if len(bad) > 1:
-            shown = ", ".join(str(int(x)) for x in self.lines[bad[1:6]])
-            more = f" (also {self.unit}s {shown}{', ...' if len(bad) > 6 else ''}; {len(bad)} in all)"
+            listed = ", ".join(str(int(x)) for x in shown[1:])
+            more = f" (also {self.unit}s {listed}{', ...' if len(bad) > 6 else ''}; {len(bad)} in all)"
         if self.unit == "line":
             raise InputError(self.path, reason + more, row=first)
         raise InputError(self.path, f"row {first}: {reason}{more}")
 
 
-def _detect(columns: list[str], path: Path) -> str:
+def _detect(columns: list[str], path: Path, csv_header: bool = True) -> str:
     if "PredictionString" in columns:
         fmt, need = "kaggle", ["image_id", "PredictionString"]
     elif "rad_id" in columns or "class_name" in columns:
@@ -55,14 +84,13 @@ def _detect(columns: list[str], path: Path) -> str:
         fmt, need = "pred", ["image_id", "class_id", *BOX_COLUMNS]
     missing = [c for c in need if c not in columns]
     if missing:
-        raise InputError(path, f"missing column(s) {', '.join(missing)} (found: {', '.join(columns)}); "
-                         f"expected a prediction file ({','.join(PRED_COLUMNS)}), a Kaggle submission "
-                         "(image_id,PredictionString) or a VinDr train.csv")
+        raise columns_error(path, columns, missing, f"a prediction file ({','.join(PRED_COLUMNS)}), a Kaggle "
+                            "submission (image_id,PredictionString) or a VinDr train.csv", _KNOWN, csv_header)
     return fmt
 
 
 def _read_csv_strings(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    return read_csv_table(path, _WHAT, dtype=str, keep_default_na=False, skipinitialspace=True)
 
 
 def _coerce_numeric(frame: pd.DataFrame, where: Where, columns=_NUMERIC) -> pd.DataFrame:
@@ -77,47 +105,86 @@ def _coerce_numeric(frame: pd.DataFrame, where: Where, columns=_NUMERIC) -> pd.D
 
 
 def load(path: Path) -> tuple[pd.DataFrame, Where, str]:
-    """Reads ``path``; returns the raw frame (numeric columns float64), row locations and the format."""
-    if not path.is_file():
-        raise InputError(path, "no such file")
+    """Reads ``path``; returns the raw frame (numeric columns float64), row locations and the format.
+
+    Raises:
+        InputError: unreadable file, missing columns, no rows, or a cell of the wrong kind (with its line).
+    """
     is_parquet = path.suffix.lower() in (".parquet", ".pq")
+    frame, where, fmt = _load_parquet(path) if is_parquet else _load_csv(path)
+    if frame.empty:
+        raise InputError(path, "has a header but no rows; a box table lists every image (an image without "
+                         "boxes as a row with empty class/score/box fields)")
+    return frame, where, fmt
+
+
+def _load_parquet(path: Path) -> tuple[pd.DataFrame, Where, str]:
+    import pyarrow.parquet as pq
+
+    check_input_file(path, "parquet file", text=False)
     try:
-        if is_parquet:
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, nrows=0)
-    except Exception as err:  # noqa: BLE001 - any parser error is the file's fault
-        raise InputError(path, f"cannot read: {err}") from None
+        names = pq.read_schema(path).names
+    except Exception as err:  # noqa: BLE001 - any reader error is the file's fault
+        log.debug("%s: %s: %s", path, type(err).__name__, err)
+        raise InputError(path, f"not a parquet file, or a truncated or damaged one ({type(err).__name__})") from None
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(path, f"column {', '.join(twice[:5])} appears more than once")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - a damaged data page
+        log.debug("%s: %s: %s", path, type(err).__name__, err)
+        raise InputError(path, f"cannot read the parquet data, truncated or damaged ({type(err).__name__})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    fmt = _detect(list(frame.columns), path)
-    if is_parquet:
-        where = Where(path, np.arange(1, len(frame) + 1), "row")
-        text = [c for c in frame.columns if c in _NUMERIC and not pd.api.types.is_numeric_dtype(frame[c])]
-        for col in frame.columns:
-            if col in _NUMERIC and col not in text:
-                frame[col] = frame[col].astype("Float64").to_numpy(np.float64, na_value=np.nan)
-        if text and fmt != "kaggle":
-            frame[text] = frame[text].astype(str).replace({"nan": "", "None": "", "<NA>": ""})
-            frame = _coerce_numeric(frame, where, text)
-        return frame, where, fmt
-    if fmt == "kaggle":
-        frame = _read_csv_strings(path)
-        frame.columns = [str(c).strip() for c in frame.columns]
-        return frame, Where(path, np.arange(2, len(frame) + 2), "line"), fmt
-    dtypes = {c: (str if c in _STRINGS else np.float64) for c in frame.columns if c in _STRINGS + _NUMERIC}
+    fmt = _detect(list(frame.columns), path, csv_header=False)
+    where = Where.of_file(path, len(frame), "row")
+    _check_text_columns(frame, path)
+    text = [c for c in frame.columns if c in _NUMERIC and (not pd.api.types.is_numeric_dtype(frame[c])
+                                                            or pd.api.types.is_bool_dtype(frame[c]))]
+    for col in frame.columns:
+        if col in _NUMERIC and col not in text:
+            frame[col] = frame[col].astype("Float64").to_numpy(np.float64, na_value=np.nan)
+    if text and fmt != "kaggle":
+        frame[text] = frame[text].astype(str).replace({"nan": "", "None": "", "<NA>": ""})
+        frame = _coerce_numeric(frame, where, text)
+    return frame, where, fmt
+
+
+def _check_text_columns(frame: pd.DataFrame, path: Path) -> None:
+    """Parquet id and name columns must hold text: numbers or bytes would become wrong ids silently."""
+    for col in (c for c in _STRINGS if c in frame.columns):
+        values = frame[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = pd.Series(values.cat.categories)
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind not in ("string", "empty"):
+            raise InputError(path, f"column {col} must hold text, found {kind} values")
+
+
+def _load_csv(path: Path) -> tuple[pd.DataFrame, Where, str]:
+    header = read_csv_table(path, _WHAT, nrows=0)
+    fmt = _detect(list(header.columns), path)
+    frame = _read_csv_fast(path, list(header.columns)) if fmt != "kaggle" else None
+    if frame is not None:
+        return frame, Where.of_file(path, len(frame), "line"), fmt
+    frame = _read_csv_strings(path)
+    where = Where.of_file(path, len(frame), "line")
+    return (frame if fmt == "kaggle" else _coerce_numeric(frame, where)), where, fmt
+
+
+def _read_csv_fast(path: Path, columns: list[str]) -> pd.DataFrame | None:
+    """The file through pyarrow with float64 numeric columns, or None when the text path must say what is wrong
+    (a non-numeric cell, a quoted newline, a name with spaces that the dtypes did not reach)."""
+    dtypes = {c: (str if c in _STRINGS else np.float64) for c in columns if c in _STRINGS + _NUMERIC}
     try:
         frame = pd.read_csv(path, engine="pyarrow", dtype=dtypes)
-        frame.columns = [str(c).strip() for c in frame.columns]
-        where = Where(path, np.arange(2, len(frame) + 2), "line")
-    except Exception:  # noqa: BLE001 - a non-numeric cell: re-read as text to say which
-        try:
-            frame = _read_csv_strings(path)
-        except Exception as err:  # noqa: BLE001
-            raise InputError(path, f"cannot read CSV: {err}") from None
-        frame.columns = [str(c).strip() for c in frame.columns]
-        where = Where(path, np.arange(2, len(frame) + 2), "line")
-        frame = _coerce_numeric(frame, where)
-    return frame, where, fmt
+    except Exception:  # noqa: BLE001 - any failure: the text path reports it with its line
+        return None
+    frame.columns = [_clean_name(c) for c in frame.columns]
+    if list(frame.columns) != columns or not all(
+            pd.api.types.is_float_dtype(frame[c]) for c in columns if c in _NUMERIC):
+        return None
+    return frame
 
 
 def _split_numbers(strings: pd.Series, where: Where) -> tuple[np.ndarray, np.ndarray]:
@@ -175,6 +242,8 @@ def _check_values(num: np.ndarray, has_score: bool, where: Where) -> None:
                f"class_id must be an integer in 0..{NUM_CLASSES - 1}")
     if has_score:
         where.fail((num[:, 1] < 0) | (num[:, 1] > 1), "score must be in [0, 1]")
+    where.fail((np.abs(num[:, 2:]) > MAX_PIXELS).any(axis=1),
+               f"box coordinate beyond ±{MAX_PIXELS:.0f} pixels (original image pixels expected)")
     where.fail(num[:, 4] < num[:, 2], "x_max < x_min")
     where.fail(num[:, 5] < num[:, 3], "y_max < y_min")
 
@@ -184,8 +253,8 @@ def _sizes(frame: pd.DataFrame, ids: pd.Series, where: Where, image_index: pd.In
     if not all(c in frame.columns for c in SIZE_COLUMNS):
         return images
     hw = frame[list(SIZE_COLUMNS)].to_numpy(np.float64)
-    where.fail(~np.isnan(hw).all(axis=1) & ~(np.isfinite(hw) & (hw > 0)).all(axis=1),
-               "height and width must be both empty or both positive numbers")
+    where.fail(~np.isnan(hw).all(axis=1) & ~(np.isfinite(hw) & (hw > 0) & (hw <= MAX_PIXELS)).all(axis=1),
+               f"height and width must be both empty or both positive numbers (at most {MAX_PIXELS:.0f})")
     known = pd.DataFrame(hw, columns=list(SIZE_COLUMNS)).assign(image_id=ids.to_numpy()).dropna()
     distinct = known.drop_duplicates()
     conflict = distinct["image_id"].duplicated(keep=False)
@@ -214,11 +283,11 @@ def to_table(frame: pd.DataFrame, where: Where, *, role: str, missing: str) -> t
         image_only &= nan[:, 1]
     partial = nan[:, required].any(axis=1) & ~image_only
     if missing == "error":
-        where.fail(partial, "empty class_id/score/coordinate field in a box row (all empty = image "
+        where.fail(partial, "empty (or NaN) class_id/score/coordinate field in a box row (all empty = image "
                             "without boxes; use missing='drop' to skip such rows)")
     elif partial.any():
         log.warning("%s: dropped %d box rows with empty fields (first at %s %d)", where.path,
-                    int(partial.sum()), where.unit, int(where.lines[np.argmax(partial)]))
+                    int(partial.sum()), where.unit, int(where.take([np.argmax(partial)]).lines[0]))
     keep = np.flatnonzero(~image_only & ~partial)
     _check_values(num[keep], has_score and role == "pred", where.take(keep))
     score = num[keep, 1] if role == "pred" else np.ones(len(keep))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
+from cxrdet.io.predictions import MAX_PIXELS, read_csv_table, record_lines
 from cxrdet.vindr import BOX_COLUMNS, LABEL_COLUMNS, NO_FINDING, NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -38,21 +39,23 @@ def problems_frame(problems: list[LabelProblem]) -> pd.DataFrame:
 
 
 def read_labels(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a VinDr labels CSV; adds a ``line`` column (file line of each row).
+    """Read a VinDr labels CSV; adds a ``line`` column (file line of each row, blank lines counted).
+
+    Bad values are not checked here but by :func:`validate_rows`, which rejects their rows.
 
     Raises:
-        InputError: unreadable file or missing columns.
+        InputError: unreadable file (missing, a directory, binary, not UTF-8, a row with too many fields, an
+            unclosed quote), missing or repeated columns, or no label row.
     """
-    try:
-        frame = pd.read_csv(path, dtype={"image_id": str, "class_name": str, "rad_id": str})
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise InputError(path, f"cannot read labels CSV: {err}") from None
+    frame = read_csv_table(path, "labels CSV", dtype={"image_id": str, "class_name": str, "rad_id": str})
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise InputError(path, f"missing column(s) {missing}; expected {list(LABEL_COLUMNS)}")
+        raise InputError(path, f"missing column(s) {missing}; expected {list(LABEL_COLUMNS)}", row=1)
+    if frame.empty:
+        raise InputError(path, "has a header but no label rows")
     if "rad_id" not in frame.columns:
         frame["rad_id"] = "R?"
-    frame["line"] = np.arange(len(frame)) + 2
+    frame["line"] = record_lines(path, len(frame))
     return frame
 
 
@@ -65,6 +68,9 @@ def _reject(frame: pd.DataFrame, mask: np.ndarray, reason: str, out: list[LabelP
 def validate_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[LabelProblem]]:
     """Reject rows with a bad class, bad coordinates or a box whose max is below its min.
 
+    Rejected: an empty image_id; a class_id that is not an integer in 0..14; for a finding, a coordinate that
+    is empty, not a number, infinite or beyond ``MAX_PIXELS``, an inverted or a zero-area box.
+
     Returns the usable rows (class_id int64, coordinates float64; "No finding" rows keep NaN boxes) and
     the problems found.
     """
@@ -72,13 +78,16 @@ def validate_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[LabelProblem]
     class_id = pd.to_numeric(frame["class_id"], errors="coerce")
     coords = frame[list(BOX_COLUMNS)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     bad = np.zeros(len(frame), bool)
-    bad |= _reject(frame, frame["image_id"].isna().to_numpy(), "empty image_id", problems)
+    empty_id = frame["image_id"].isna().to_numpy() | (frame["image_id"].astype(str).str.strip() == "").to_numpy()
+    bad |= _reject(frame, empty_id, "empty image_id", problems)
     known = class_id.notna() & (class_id == class_id.round()) & class_id.between(0, NUM_CLASSES - 1)
     bad |= _reject(frame, ~known.to_numpy() & ~bad, f"unknown class_id (expected 0..{NUM_CLASSES - 1})",
                    problems)
     finding = known.to_numpy() & (class_id.to_numpy() != NO_FINDING)
     nonfinite = finding & ~np.isfinite(coords).all(axis=1)
     bad |= _reject(frame, nonfinite & ~bad, "missing or non-numeric box coordinate", problems)
+    huge = finding & ~bad & (np.abs(coords) > MAX_PIXELS).any(axis=1)
+    bad |= _reject(frame, huge, f"box coordinate beyond ±{MAX_PIXELS:.0f} pixels", problems)
     inverted = finding & ~bad & ((coords[:, 2] < coords[:, 0]) | (coords[:, 3] < coords[:, 1]))
     bad |= _reject(frame, inverted, "x_max < x_min or y_max < y_min", problems)
     empty = finding & ~bad & ((coords[:, 2] == coords[:, 0]) | (coords[:, 3] == coords[:, 1]))

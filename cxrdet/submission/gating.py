@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import BoxTable
+from cxrdet.io.predictions import BoxTable, columns_error, read_csv_table, record_lines
 from cxrdet.vindr import BOX_COLUMNS, NO_FINDING, NO_FINDING_BOX
 
 log = logging.getLogger(__name__)
@@ -28,25 +28,27 @@ def read_normal_probs(path: str | os.PathLike) -> pd.Series:
     """Reads ``image_id`` + ``p_normal`` (or ``p_abnormal``, converted) -> Series of p_normal by image_id.
 
     Raises:
-        InputError: missing columns, duplicate ids, values that are not numbers in [0, 1] (with line).
+        InputError: unreadable file, missing or repeated columns, no row, empty or duplicate ids, values that
+            are not numbers in [0, 1] (with line).
     """
-    try:
-        frame = pd.read_csv(path, dtype={"image_id": str})
-    except Exception as err:  # noqa: BLE001
-        raise InputError(path, f"cannot read: {err}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = read_csv_table(path, "normal-probability CSV", dtype=str, keep_default_na=False)
     column = next((c for c in ("p_normal", "p_abnormal") if c in frame.columns), None)
     if "image_id" not in frame.columns or column is None:
-        raise InputError(path, "need columns image_id and p_normal (or p_abnormal); found "
-                         + ", ".join(frame.columns), row=1)
+        raise columns_error(path, list(frame.columns), [c for c in ("image_id", "p_normal")
+                                                        if c not in frame.columns],
+                            "image_id and p_normal (or p_abnormal)", ("image_id", "p_normal", "p_abnormal"))
+    if frame.empty:
+        raise InputError(path, "has a header but no rows")
     if "p_normal" in frame.columns and "p_abnormal" in frame.columns:
         log.warning("%s: has p_normal and p_abnormal; using p_normal", path)
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
-    ids = frame["image_id"].astype(str).str.strip()
-    for mask, reason in ((~np.isfinite(values) | (values < 0) | (values > 1), f"{column} must be a number in [0, 1]"),
+    values = pd.to_numeric(frame[column].str.strip().replace("", None), errors="coerce").to_numpy(np.float64)
+    ids = frame["image_id"].str.strip()
+    for mask, reason in (((ids == "").to_numpy(), "empty image_id"),
+                         (~np.isfinite(values) | (values < 0) | (values > 1), f"{column} must be a number in [0, 1]"),
                          (ids.duplicated().to_numpy(), "image_id listed twice")):
         if mask.any():
-            raise InputError(path, f"{reason} ({int(mask.sum())} rows)", row=int(np.argmax(mask)) + 2)
+            line = record_lines(path, len(frame))[int(np.argmax(mask))]
+            raise InputError(path, f"{reason} ({int(mask.sum())} rows)", row=int(line))
     p_normal = values if column == "p_normal" else 1.0 - values
     return pd.Series(p_normal, index=pd.Index(ids, name="image_id"), name="p_normal")
 

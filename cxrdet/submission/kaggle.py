@@ -11,7 +11,8 @@ import pandas as pd
 
 from cxrdet.errors import InputError
 from cxrdet.io.atomic import write_text
-from cxrdet.io.predictions import EMPTY_PREDICTION, BoxTable, format_prediction_strings
+from cxrdet.io.predictions import (EMPTY_PREDICTION, BoxTable, columns_error, format_prediction_strings,
+                                   read_csv_table, record_lines)
 
 log = logging.getLogger(__name__)
 
@@ -20,19 +21,17 @@ def read_sample_ids(path: str | os.PathLike) -> pd.Index:
     """The ``image_id`` column of a sample submission, in order.
 
     Raises:
-        InputError: unreadable file, no ``image_id`` column, empty or duplicate ids.
+        InputError: unreadable file, no ``image_id`` column (or two), empty or duplicate ids, no id at all.
     """
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as err:  # noqa: BLE001 - any parser error is the file's fault
-        raise InputError(path, f"cannot read sample submission: {err}") from None
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    frame = read_csv_table(path, "sample submission", dtype=str, keep_default_na=False)
     if "image_id" not in frame.columns:
-        raise InputError(path, f"no image_id column (found: {', '.join(frame.columns)})", row=1)
+        raise columns_error(path, list(frame.columns), ["image_id"], "image_id,PredictionString",
+                            ("image_id", "PredictionString"))
     ids = frame["image_id"].str.strip()
     for mask, reason in ((ids == "", "empty image_id"), (ids.duplicated(), "image_id listed twice")):
         if mask.any():
-            raise InputError(path, f"{reason} ({int(mask.sum())} rows)", row=int(mask.to_numpy().argmax()) + 2)
+            line = record_lines(path, len(frame))[int(mask.to_numpy().argmax())]
+            raise InputError(path, f"{reason} ({int(mask.sum())} rows)", row=int(line))
     if ids.empty:
         raise InputError(path, "the sample submission lists no image")
     return pd.Index(ids, name="image_id")

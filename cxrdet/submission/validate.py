@@ -1,9 +1,13 @@
 """Submission, final check: find EVERY problem of a Kaggle submission CSV (with its line) before uploading it.
 
-Checks: header, field count per row, ids missing/extra/duplicate against the sample submission,
-``PredictionString`` made of numeric sextuples ``class score x_min y_min x_max y_max``, class in 0..14 (an
-integer), score in [0, 1], ``x_min <= x_max`` and ``y_min <= y_max``, boxes inside the image when its size
-is known, and class-14 boxes equal to ``0 0 1 1`` (anything else cannot match the "No finding" ground truth).
+Checks: UTF-8 text, header, field count and balanced quotes per line, ids missing/extra/duplicate against
+the sample submission, ``PredictionString`` made of numeric sextuples ``class score x_min y_min x_max y_max``,
+class in 0..14 (an integer), score in [0, 1], coordinates within ``MAX_PIXELS``, ``x_min <= x_max`` and
+``y_min <= y_max``, boxes inside the image when its size is known, and class-14 boxes equal to ``0 0 1 1``
+(anything else cannot match the "No finding" ground truth).
+
+Each physical line is one record (a submission has no quoted newlines), so a stray quote costs its own line
+only and every problem's line number is the one an editor shows.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
+from cxrdet.io.predictions import MAX_PIXELS, csv_field_limit, short
 from cxrdet.submission.kaggle import read_sample_ids
 from cxrdet.vindr import NO_FINDING, NO_FINDING_BOX, NUM_CLASSES
 
@@ -55,10 +61,13 @@ def check_prediction_string(text: str, size: tuple[float, float] | None = None) 
         values = np.array(tokens, dtype=np.float64)
     except ValueError:
         bad = [t for t in tokens if not _is_number(t)]
-        return [f"not a number: {', '.join(repr(t) for t in bad[:5])}" + (" ..." if len(bad) > 5 else "")]
+        return [f"not a number: {', '.join(short(t, 20) for t in bad[:5])}" + (" ..." if len(bad) > 5 else "")]
     v = values.reshape(-1, 6)
+    finite = np.isfinite(v).all(axis=1)
     checks = [
-        (~np.isfinite(v).all(axis=1), "NaN or infinite value"),
+        (~finite, "NaN or infinite value"),
+        (finite & (np.abs(v[:, 2:]) > MAX_PIXELS).any(axis=1),
+         f"box coordinate beyond ±{MAX_PIXELS:.0f} pixels (original pixels expected)"),
         ((v[:, 0] != np.round(v[:, 0])) | (v[:, 0] < 0) | (v[:, 0] >= NUM_CLASSES),
          f"class is not an integer in 0..{NUM_CLASSES - 1}"),
         ((v[:, 1] < 0) | (v[:, 1] > 1), "confidence outside [0, 1]"),
@@ -99,26 +108,72 @@ def validate_submission(path: str | os.PathLike, sample_path: str | os.PathLike,
     in_sample = set(sample)
     size_of = {} if sizes is None else {str(k): (h, w) for k, h, w in
                                         zip(sizes.index, sizes["height"], sizes["width"])}
-    problems: list[Problem] = []
+    lines, problems = _text_lines(path)
+    if lines is None:
+        return problems
+    header = _fields(lines[0]) if lines[0] is not None else HEADER  # a non-UTF-8 header is reported already
+    if [h.strip() for h in header] != HEADER:
+        shown = ", ".join(short(h, 30) for h in header[:3]) + (", ..." if len(header) > 3 else "")
+        problems.append(Problem(1, f"header must be 'image_id,PredictionString', found {len(header)} "
+                                f"field{'s' if len(header) != 1 else ''}: {shown}"))
     seen: dict[str, int] = {}
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                return [Problem(None, "empty file")]
-            if [h.strip() for h in header] != HEADER:
-                problems.append(Problem(1, f"header is {','.join(header)!r}, expected 'image_id,PredictionString'"))
-            start = reader.line_num
-            for row in reader:
-                line = start + 1  # first line of this record (a quoted field may span lines)
-                start = reader.line_num
-                problems.extend(_check_row(row, line, in_sample, seen, size_of))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise InputError(path, f"cannot read: {err}") from None
+    with csv_field_limit():
+        for number, text in enumerate(lines[1:], start=2):
+            if text is None:  # not UTF-8: reported already
+                continue
+            if text.count('"') % 2:
+                problems.append(Problem(number, 'unbalanced double quote (") on this line'))
+                continue
+            problems.extend(_check_row(_fields(text), number, in_sample, seen, size_of))
+    problems.sort(key=lambda p: p.line or 0)
     problems.extend(Problem(None, f"image {i} of the sample submission is missing") for i in sample
                     if i not in seen)
     return problems
+
+
+def _text_lines(path: str | os.PathLike) -> tuple[list[str | None] | None, list[Problem]]:
+    """The file's physical lines (None for one that is not UTF-8; no list when there is no text to check) and
+    the problems of its bytes.
+
+    Raises:
+        InputError: the file is missing, a directory or cannot be opened.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "is a directory, not a submission CSV")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as err:
+        raise InputError(path, f"cannot read ({err.strerror or type(err).__name__})") from None
+    if not data:
+        return None, [Problem(None, "empty file")]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, [Problem(None, "UTF-16 text; Kaggle reads UTF-8: save the file as UTF-8")]
+    if b"\x00" in data[:8192]:
+        kind = "a PNG image" if data.startswith(b"\x89PNG") else "binary data (NUL bytes)"
+        return None, [Problem(None, f"holds {kind}, not a CSV")]
+    raw = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    if raw[-1] == b"":
+        raw.pop()  # the newline ending the last line
+    problems: list[Problem] = []
+    lines: list[str | None] = []
+    for number, chunk in enumerate(raw, start=1):
+        try:
+            lines.append(chunk.decode("utf-8").removesuffix("\r"))
+        except UnicodeDecodeError:
+            problems.append(Problem(number, "not UTF-8 text (Kaggle reads UTF-8)"))
+            lines.append(None)
+    return lines, problems
+
+
+def _fields(line: str) -> list[str]:
+    """One physical line split as CSV (an empty line has no field)."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # cannot happen with the default dialect on one line; kept as a last resort
+        return [line]
 
 
 def _check_row(row: list[str], line: int, in_sample: set, seen: dict, size_of: dict) -> list[Problem]:
