@@ -29,7 +29,7 @@ from cxrdet.ensemble.flat import FlatBoxes  # noqa: E402
 from cxrdet.ensemble.fuse import ensemble_tables, fuse, prepare  # noqa: E402
 from cxrdet.ensemble.wbf import wbf_many  # noqa: E402
 from cxrdet.evaluation.voc import VocEvaluator, vindr_map  # noqa: E402
-from cxrdet.io.predictions import BoxTable  # noqa: E402
+from cxrdet.structures import BoxTable  # noqa: E402
 
 IOU, SKIP, METRIC_IOU = 0.4, 0.0, 0.4
 COLS = ["x_min", "y_min", "x_max", "y_max"]

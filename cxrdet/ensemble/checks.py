@@ -16,8 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxrdet.errors import ConfigError, InputError
-from cxrdet.io.predictions import BoxTable
-from cxrdet.vindr import BOX_COLUMNS, NUM_CLASSES
+from cxrdet.structures import BOX_COLUMNS, VINDR, BoxTable, DatasetMeta, box_problems
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +38,16 @@ def _first_bad(table: BoxTable, bad: np.ndarray, reason: str, index: int) -> Non
         raise InputError(name_of(table, index), f"box {k + 1} (image {image}): {reason}{more}")
 
 
-def check_table(table: BoxTable, index: int = 0) -> None:
-    """Rejects non-finite or negative scores, non-finite or inverted boxes and unknown classes.
+def check_table(table: BoxTable, index: int = 0, meta: DatasetMeta = VINDR) -> None:
+    """Rejects the box values :func:`cxrdet.structures.box_problems` refuses (the one check of every reader).
 
     Raises:
         InputError: naming the table's file, the first bad box (1-based among its boxes) and its image.
     """
     b = table.boxes
-    scores = b["score"].to_numpy(np.float64)
-    xyxy = b[list(BOX_COLUMNS)].to_numpy(np.float64)
-    cls = b["class_id"].to_numpy(np.int64)
-    _first_bad(table, ~np.isfinite(scores), "score is NaN or infinite", index)
-    _first_bad(table, scores < 0, "score is negative", index)
-    _first_bad(table, ~np.isfinite(xyxy).all(axis=1), "a coordinate is NaN or infinite", index)
-    _first_bad(table, xyxy[:, 2] < xyxy[:, 0], "x_max < x_min", index)
-    _first_bad(table, xyxy[:, 3] < xyxy[:, 1], "y_max < y_min", index)
-    _first_bad(table, (cls < 0) | (cls >= NUM_CLASSES), f"class_id outside 0..{NUM_CLASSES - 1}", index)
+    for mask, reason in box_problems(b["class_id"].to_numpy(np.float64), b["score"].to_numpy(np.float64),
+                                     b[list(BOX_COLUMNS)].to_numpy(np.float64), meta):
+        _first_bad(table, mask, reason, index)
 
 
 def check_weights(weights, tables: Sequence[BoxTable]) -> np.ndarray:

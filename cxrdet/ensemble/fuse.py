@@ -26,7 +26,7 @@ from numba import njit
 from cxrdet.ensemble import checks
 from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes
 from cxrdet.errors import ConfigError
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 from cxrdet.vindr import BOX_COLUMNS, NO_FINDING, NO_FINDING_BOX
 
 log = logging.getLogger(__name__)

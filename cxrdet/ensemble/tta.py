@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import ConfigError, InputError
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 from cxrdet.vindr import BOX_COLUMNS, NO_FINDING
 
 FLIPS: tuple[str, ...] = ("h", "v", "hv")

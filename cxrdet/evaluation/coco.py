@@ -14,8 +14,8 @@ import logging
 
 import numpy as np
 
-from cxrdet.io.predictions import BoxTable
-from cxrdet.vindr import BOX_COLUMNS, CLASS_NAMES, NUM_CLASSES
+from cxrdet.io.coco import categories, category_id
+from cxrdet.structures import BOX_COLUMNS, VINDR, BoxTable, DatasetMeta
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +27,22 @@ def _xywh(frame) -> np.ndarray:
     return np.column_stack([xyxy[:, 0], xyxy[:, 1], xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]])
 
 
-def to_coco(gt: BoxTable, pred: BoxTable, num_classes: int = NUM_CLASSES) -> tuple[dict, list[dict]]:
+def to_coco(gt: BoxTable, pred: BoxTable, meta: DatasetMeta = VINDR) -> tuple[dict, list[dict]]:
     """Ground truth as a COCO dataset dict and predictions as a COCO result list.
 
-    Image ids are 1-based positions in ``gt.images``; category id = class_id + 1 (COCO reserves 0).
+    Image ids are 1-based positions in ``gt.images``; category id = class_id + 1, the one convention of
+    :data:`cxrdet.io.coco.CATEGORY_OFFSET` (the dataset json that ``convert`` writes uses it too).
     Predictions on images not in ``gt`` are dropped.
     """
     index = {image_id: i + 1 for i, image_id in enumerate(gt.images.index)}
     for image_id in gt.boxes["image_id"].unique():
         index.setdefault(image_id, len(index) + 1)
     images = [{"id": i, "file_name": str(k), "height": 0, "width": 0} for k, i in index.items()]
-    cats = [{"id": c + 1, "name": CLASS_NAMES[c] if c < len(CLASS_NAMES) else str(c)} for c in range(num_classes)]
+    cats = categories(meta)
     xywh = _xywh(gt.boxes)
     gt_img = gt.boxes["image_id"].map(index).to_numpy()
     gt_cls = gt.boxes["class_id"].to_numpy()
-    anns = [{"id": n + 1, "image_id": int(gt_img[n]), "category_id": int(gt_cls[n]) + 1,
+    anns = [{"id": n + 1, "image_id": int(gt_img[n]), "category_id": int(category_id(gt_cls[n])),
              "bbox": [float(v) for v in xywh[n]], "area": float(xywh[n, 2] * xywh[n, 3]), "iscrowd": 0}
             for n in range(len(xywh))]
     keep = pred.boxes["image_id"].isin(index.keys()).to_numpy()
@@ -51,7 +52,7 @@ def to_coco(gt: BoxTable, pred: BoxTable, num_classes: int = NUM_CLASSES) -> tup
     pxywh = _xywh(pb)
     p_img = pb["image_id"].map(index).to_numpy()
     p_cls, p_score = pb["class_id"].to_numpy(), pb["score"].to_numpy()
-    results = [{"image_id": int(p_img[n]), "category_id": int(p_cls[n]) + 1,
+    results = [{"image_id": int(p_img[n]), "category_id": int(category_id(p_cls[n])),
                 "bbox": [float(v) for v in pxywh[n]], "score": float(p_score[n])} for n in range(len(pxywh))]
     return {"images": images, "annotations": anns, "categories": cats}, results
 
@@ -70,7 +71,7 @@ def _mean_ap(ev) -> float:
     return float(valid.mean()) if valid.size else float("nan")
 
 
-def coco_map(gt: BoxTable, pred: BoxTable) -> dict[str, float]:
+def coco_map(gt: BoxTable, pred: BoxTable, meta: DatasetMeta = VINDR) -> dict[str, float]:
     """COCO mAP at IoU 0.4, 0.5 and 0.5:0.95 (area "all", every prediction kept).
 
     Returns:
@@ -82,7 +83,7 @@ def coco_map(gt: BoxTable, pred: BoxTable) -> dict[str, float]:
 
     if not len(gt):
         return {k: float("nan") for k in COCO_KEYS}
-    dataset, results = to_coco(gt, pred)
+    dataset, results = to_coco(gt, pred, meta)
     if not results:
         return {k: 0.0 for k in COCO_KEYS}
     max_dets = _max_per_image_class(pred)

@@ -111,7 +111,7 @@ class VinDrMetric(BaseMetric):
     def compute_metrics(self, results: list) -> dict[str, float]:
         """VinDr mAP of the collected results: ``{"mAP": ...}`` (+ ``AP_<id>`` with ``classwise``)."""
         from cxrdet.evaluation.voc import vindr_map
-        from cxrdet.io.predictions import BoxTable
+        from cxrdet.structures import BoxTable
         from cxrdet.structures import Detections, GroundTruth
 
         seen: dict[str, int] = {}

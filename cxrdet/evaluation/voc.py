@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 from cxrdet.vindr import BOX_COLUMNS, CLASS_NAMES, NUM_CLASSES
 
 log = logging.getLogger(__name__)

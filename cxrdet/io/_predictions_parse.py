@@ -1,4 +1,4 @@
-"""Private helpers of :mod:`cxrdet.io.predictions`: load a box file, turn it into a BoxTable, check every value.
+"""Files in, box tables (private to :mod:`cxrdet.io.predictions`): load a box file, build a BoxTable, check every value.
 
 All checks are vectorised; a failing check raises :class:`InputError` naming the first bad line (CSV: file
 line, header = line 1; parquet: 1-based data row) and a few more.
@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import (MAX_PIXELS, PRED_COLUMNS, SIZE_COLUMNS, BoxTable, _clean_name, _images_frame,
-                                   check_input_file, columns_error, read_csv_table, record_lines)
-from cxrdet.vindr import BOX_COLUMNS, NO_FINDING, NO_FINDING_BOX, NUM_CLASSES
+from cxrdet.io.tables import (MAX_PIXELS, check_input_file, clean_name, columns_error, read_csv_table,
+                              record_lines)
+from cxrdet.structures import PRED_COLUMNS, SIZE_COLUMNS, BoxTable, images_frame
+from cxrdet.io.prediction_strings import parse_prediction_strings
+from cxrdet.structures import BOX_COLUMNS, NO_FINDING_BOX, VINDR, box_problems
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +182,7 @@ def _read_csv_fast(path: Path, columns: list[str]) -> pd.DataFrame | None:
         frame = pd.read_csv(path, engine="pyarrow", dtype=dtypes)
     except Exception:  # noqa: BLE001 - any failure: the text path reports it with its line
         return None
-    frame.columns = [_clean_name(c) for c in frame.columns]
+    frame.columns = [clean_name(c) for c in frame.columns]
     if list(frame.columns) != columns or not all(
             pd.api.types.is_float_dtype(frame[c]) for c in columns if c in _NUMERIC):
         return None
@@ -189,22 +191,11 @@ def _read_csv_fast(path: Path, columns: list[str]) -> pd.DataFrame | None:
 
 def _split_numbers(strings: pd.Series, where: Where) -> tuple[np.ndarray, np.ndarray]:
     """Whitespace-separated numbers per row -> (count per row, all values flattened)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    text = strings.fillna("").astype(str).str.strip()
-    arr = pa.array(text.where(text != "", None).to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
-    parts = pc.utf8_split_whitespace(arr)  # an empty row is null (splitting "" would give [""])
-    counts = pc.fill_null(pc.list_value_length(parts), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    flat = pc.list_flatten(parts)
-    try:
-        values = pc.cast(flat, pa.float64()).to_numpy(zero_copy_only=False)
-    except pa.ArrowInvalid:  # find the offending row
-        values = pd.to_numeric(pd.Series(flat.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy()
-    bad = np.zeros(len(strings), bool)
-    bad[np.repeat(np.arange(len(strings)), counts)[np.isnan(values)]] = True
-    where.fail(bad, "PredictionString holds a value that is not a number")
-    return counts, values
+    parsed = parse_prediction_strings(strings)
+    nan_rows = np.zeros(len(parsed.counts), bool)  # a box table refuses "nan" too (an empty field elsewhere)
+    nan_rows[np.repeat(np.arange(len(parsed.counts)), parsed.counts)[np.isnan(parsed.values)]] = True
+    where.fail(parsed.not_numeric | nan_rows, "PredictionString holds a value that is not a number")
+    return parsed.counts, parsed.values
 
 
 def explode_kaggle(frame: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, Where]:
@@ -227,29 +218,21 @@ def vindr_to_pred(frame: pd.DataFrame) -> pd.DataFrame:
     """VinDr rows -> prediction layout: score 1, "No finding" rows with empty boxes get ``[0, 0, 1, 1]``."""
     frame = frame.copy()
     coords = frame[list(BOX_COLUMNS)].to_numpy(np.float64, copy=True)
-    normal = (frame["class_id"].to_numpy() == NO_FINDING) & np.isnan(coords).all(axis=1)
+    normal = (frame["class_id"].to_numpy() == VINDR.no_finding) & np.isnan(coords).all(axis=1)
     coords[normal] = NO_FINDING_BOX
     frame[list(BOX_COLUMNS)] = coords
     frame["score"] = 1.0
     return frame
 
 
-def _check_values(num: np.ndarray, has_score: bool, where: Where) -> None:
+def _check_values(num: np.ndarray, has_score: bool, where: Where, meta=VINDR) -> None:
     """``num`` columns: class_id, score, x_min, y_min, x_max, y_max (rows with empty fields removed)."""
-    where.fail(np.isinf(num).any(axis=1), "infinite value")
-    cls = num[:, 0]
-    where.fail((cls != np.round(cls)) | (cls < 0) | (cls >= NUM_CLASSES),
-               f"class_id must be an integer in 0..{NUM_CLASSES - 1}")
-    if has_score:
-        where.fail((num[:, 1] < 0) | (num[:, 1] > 1), "score must be in [0, 1]")
-    where.fail((np.abs(num[:, 2:]) > MAX_PIXELS).any(axis=1),
-               f"box coordinate beyond ±{MAX_PIXELS:.0f} pixels (original image pixels expected)")
-    where.fail(num[:, 4] < num[:, 2], "x_max < x_min")
-    where.fail(num[:, 5] < num[:, 3], "y_max < y_min")
+    for mask, reason in box_problems(num[:, 0], num[:, 1] if has_score else None, num[:, 2:], meta):
+        where.fail(mask, reason)
 
 
 def _sizes(frame: pd.DataFrame, ids: pd.Series, where: Where, image_index: pd.Index) -> pd.DataFrame:
-    images = _images_frame(image_index)
+    images = images_frame(image_index)
     if not all(c in frame.columns for c in SIZE_COLUMNS):
         return images
     hw = frame[list(SIZE_COLUMNS)].to_numpy(np.float64)
@@ -305,8 +288,8 @@ def fuse_gt(table: BoxTable, readers: np.ndarray | None, iou_thr: float) -> BoxT
     labels = b[["image_id", "class_id", *BOX_COLUMNS]].copy()
     labels["rad_id"] = readers if readers is not None else np.arange(len(b)).astype(str)
     fused = fuse_readers(labels, method="wbf", iou_thr=iou_thr)
-    normal = b.loc[b["class_id"] == NO_FINDING, "image_id"].drop_duplicates()
-    no_finding = pd.DataFrame({"image_id": normal.to_numpy(), "class_id": NO_FINDING,
+    normal = b.loc[b["class_id"] == VINDR.no_finding, "image_id"].drop_duplicates()
+    no_finding = pd.DataFrame({"image_id": normal.to_numpy(), "class_id": VINDR.no_finding,
                                **{c: v for c, v in zip(BOX_COLUMNS, NO_FINDING_BOX)}})
     out = pd.concat([fused[["image_id", "class_id", *BOX_COLUMNS]], no_finding], ignore_index=True)
     out["score"] = 1.0

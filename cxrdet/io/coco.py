@@ -1,4 +1,4 @@
-"""COCO json out (and back in): the detection dataset in resized-PNG pixels, validated with pycocotools."""
+"""Files out, COCO json (and back in): the detection dataset in resized-PNG pixels, validated with pycocotools."""
 
 from __future__ import annotations
 
@@ -12,10 +12,34 @@ import pandas as pd
 
 from cxrdet.errors import InputError
 from cxrdet.io.atomic import write_text
-from cxrdet.vindr import BOX_COLUMNS, CLASS_NAMES, NUM_FINDING_CLASSES
+from cxrdet.structures import BOX_COLUMNS, VINDR, DatasetMeta
+
+CATEGORY_OFFSET: int = 1
+"""COCO ``category_id`` = cxrdet ``class_id`` + 1, everywhere (dataset json, result lists, evaluation).
+
+COCO's own files number categories from 1 and many tools read 0 as background (torchvision's detectors);
+pycocotools accepts any ids and mmdet's ``CocoDataset`` maps ids to labels through the category *names*
+(``metainfo['classes']``), so 1-based ids with the data set's class names suit every consumer.
+"""
 
 
-def build_coco(meta: pd.DataFrame, boxes: pd.DataFrame) -> dict:
+def category_id(class_id):
+    """COCO category id(s) of cxrdet class id(s) (an int or an integer array)."""
+    return class_id + CATEGORY_OFFSET
+
+
+def class_id_of(category):
+    """Inverse of :func:`category_id`."""
+    return category - CATEGORY_OFFSET
+
+
+def categories(meta: DatasetMeta = VINDR, class_ids=None) -> list[dict]:
+    """COCO ``categories``: ``{"id": class_id + 1, "name": class name}`` for ``class_ids`` (default: every class)."""
+    ids = range(meta.num_classes) if class_ids is None else class_ids
+    return [{"id": int(category_id(c)), "name": meta.name(int(c))} for c in ids]
+
+
+def build_coco(meta: pd.DataFrame, boxes: pd.DataFrame, dataset: DatasetMeta = VINDR) -> dict:
     """A COCO dict for the images in ``meta`` and their ``boxes``.
 
     Args:
@@ -23,8 +47,9 @@ def build_coco(meta: pd.DataFrame, boxes: pd.DataFrame) -> dict:
             original_height, original_width, scale_x, scale_y.
         boxes: fused boxes (image_id, class_id, x_min..y_max in ORIGINAL pixels, n_readers); rows for
             images not in ``meta`` are ignored.
+        dataset: the class list; categories are its finding classes (not the "no finding" class).
 
-    Category ids are the VinDr class ids 0..13; image ``id`` is 1-based in ``meta`` order and the VinDr id
+    Category ids are ``class_id + 1`` (:data:`CATEGORY_OFFSET`); image ``id`` is 1-based in ``meta`` order and the VinDr id
     is kept as ``image_id`` on each image entry, with the original size and the scales to map back.
     """
     ids = {image_id: i + 1 for i, image_id in enumerate(meta["image_id"])}
@@ -54,7 +79,7 @@ def build_coco(meta: pd.DataFrame, boxes: pd.DataFrame) -> dict:
         {
             "id": k + 1,
             "image_id": ids[image_id],
-            "category_id": int(class_id),
+            "category_id": int(category_id(class_id)),
             "bbox": [round(float(x[k]), 3), round(float(y[k]), 3), round(float(w[k]), 3), round(float(h[k]), 3)],
             "area": round(float(w[k] * h[k]), 3),
             "iscrowd": 0,
@@ -62,8 +87,7 @@ def build_coco(meta: pd.DataFrame, boxes: pd.DataFrame) -> dict:
         }
         for k, (image_id, class_id) in enumerate(zip(subset["image_id"], subset["class_id"]))
     ]
-    categories = [{"id": c, "name": CLASS_NAMES[c]} for c in range(NUM_FINDING_CLASSES)]
-    return {"images": images, "annotations": annotations, "categories": categories}
+    return {"images": images, "annotations": annotations, "categories": categories(dataset, dataset.finding_classes)}
 
 
 def load_coco(path: str | os.PathLike):

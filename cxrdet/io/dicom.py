@@ -29,7 +29,6 @@ from cxrdet.io.dicom_codestream import CHECKED_SYNTAXES, check_codestream
 from cxrdet.io.dicom_files import BoundedFile, check_deferred_lengths
 from cxrdet.io.dicom_quiet import quiet_pydicom
 from cxrdet.io.dicom_terms import modality_term, transfer_syntax_name, transfer_syntax_uid
-from cxrdet.structures import ImageMeta
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +96,6 @@ class DicomMeta:
     @property
     def width(self) -> int:
         return self.columns
-
-    def to_image_meta(self) -> ImageMeta:
-        return ImageMeta(self.image_id, self.rows, self.columns, self.sex, self.age_years)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -401,7 +397,7 @@ def read_dicom(path: str | os.PathLike, *, apply_voi: bool = True, voi_index: in
         DicomError: for every kind of unreadable input, naming the file and the cause (never a raw
             header value: no patient identifier can reach a message or a log record).
     """
-    from cxrdet.preprocess.intensity import stored_to_float
+    from cxrdet.io.dicom_lut import stored_to_float
 
     ds = load_dataset(path)
     meta = read_meta(ds, path)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from cxrdet.errors import InputError
 from cxrdet.io.atomic import write_csv
+from cxrdet.io.tables import columns_error, read_csv_table
 
 
 def failures_path(output: str | os.PathLike) -> Path:
@@ -45,10 +46,8 @@ def read_failures(output: str | os.PathLike) -> dict[str, str]:
     path = failures_path(output)
     if not path.exists():
         return {}
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise InputError(path, f"cannot read the failures file ({type(err).__name__})") from None
+    frame = read_csv_table(path, "failures file (image_id,reason)", dtype=str, keep_default_na=False)
     if list(frame.columns[:2]) != ["image_id", "reason"]:
-        raise InputError(path, "expected columns image_id,reason", row=1)
+        raise columns_error(path, list(frame.columns), [c for c in ("image_id", "reason") if c not in frame.columns]
+                            or ["image_id", "reason"], "image_id,reason", ("image_id", "reason"))
     return dict(zip(frame["image_id"], frame["reason"]))

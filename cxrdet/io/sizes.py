@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import MAX_PIXELS, columns_error, read_csv_table, record_lines
+from cxrdet.io.tables import MAX_PIXELS, columns_error, read_csv_table, record_lines
 
 # convert's meta.csv has both pairs: height/width there is the PNG, original_* the DICOM (what boxes use)
 _PAIRS = (("original_height", "original_width"), ("height", "width"))

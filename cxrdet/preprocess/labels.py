@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import MAX_PIXELS, read_csv_table, record_lines
+from cxrdet.io.tables import MAX_PIXELS, read_csv_table, record_lines
 from cxrdet.vindr import BOX_COLUMNS, LABEL_COLUMNS, NO_FINDING, NUM_CLASSES
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import BoxTable, columns_error, read_csv_table, record_lines
+from cxrdet.io.tables import columns_error, read_csv_table, record_lines
+from cxrdet.structures import BoxTable
 from cxrdet.vindr import BOX_COLUMNS, NO_FINDING, NO_FINDING_BOX
 
 log = logging.getLogger(__name__)

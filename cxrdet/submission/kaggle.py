@@ -10,9 +10,9 @@ from typing import Iterable
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.io.atomic import write_text
-from cxrdet.io.predictions import (EMPTY_PREDICTION, BoxTable, columns_error, format_prediction_strings,
-                                   read_csv_table, record_lines)
+from cxrdet.io.prediction_strings import EMPTY_PREDICTION, format_prediction_strings, write_kaggle_rows
+from cxrdet.io.tables import columns_error, read_csv_table, record_lines
+from cxrdet.structures import BoxTable
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,4 @@ def write_submission(frame: pd.DataFrame, path: str | os.PathLike, *, overwrite:
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError(path, "exists already; choose another output or pass --overwrite")
-    ids = frame["image_id"].astype(str).tolist()
-    if any("," in i or '"' in i or "\n" in i for i in ids):
-        raise InputError(path, "an image_id holds a comma, quote or newline")
-    lines = [f"{i},{s}\n" for i, s in zip(ids, frame["PredictionString"].astype(str))]
-    write_text(path, "image_id,PredictionString\n" + "".join(lines))
+    write_kaggle_rows(frame["image_id"].astype(str), frame["PredictionString"].astype(str), path)

@@ -1,10 +1,11 @@
 """Submission, final check: find EVERY problem of a Kaggle submission CSV (with its line) before uploading it.
 
 Checks: UTF-8 text, header, field count and balanced quotes per line, ids missing/extra/duplicate against
-the sample submission, ``PredictionString`` made of numeric sextuples ``class score x_min y_min x_max y_max``,
-class in 0..14 (an integer), score in [0, 1], coordinates within ``MAX_PIXELS``, ``x_min <= x_max`` and
-``y_min <= y_max``, boxes inside the image when its size is known, and class-14 boxes equal to ``0 0 1 1``
-(anything else cannot match the "No finding" ground truth).
+the sample submission, ``PredictionString`` made of numeric sextuples ``class score x_min y_min x_max y_max`` (the one parser of
+:mod:`cxrdet.io.prediction_strings`) whose values pass the one value check of every reader
+(:func:`cxrdet.structures.box_problems`: class an integer in 0..14, score in [0, 1], coordinates within
+``MAX_PIXELS``, ``x_min <= x_max``, ``y_min <= y_max``, class-14 boxes equal to ``0 0 1 1``, anything else
+cannot match the "No finding" ground truth), and boxes inside the image when its size is known.
 
 Each physical line is one record (a submission has no quoted newlines), so a stray quote costs its own line
 only and every problem's line number is the one an editor shows.
@@ -21,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import MAX_PIXELS, csv_field_limit, short
+from cxrdet.io.prediction_strings import parse_prediction_strings
+from cxrdet.io.tables import csv_field_limit, short
+from cxrdet.structures import VINDR, DatasetMeta, box_problems
 from cxrdet.submission.kaggle import read_sample_ids
-from cxrdet.vindr import NO_FINDING, NO_FINDING_BOX, NUM_CLASSES
 
 HEADER = ["image_id", "PredictionString"]
 
@@ -45,51 +47,32 @@ def _which(mask: np.ndarray) -> str:
     return f"sextuple{'s' if len(idx) > 1 else ''} {shown}" + (f" ({len(idx)} in all)" if len(idx) > 10 else "")
 
 
-def check_prediction_string(text: str, size: tuple[float, float] | None = None) -> list[str]:
+def check_prediction_string(text: str, size: tuple[float, float] | None = None,
+                            meta: DatasetMeta = VINDR) -> list[str]:
     """Problems of one ``PredictionString`` (empty list when it is valid).
 
     Args:
         text: the string.
         size: ``(height, width)`` of the image when known, to check that boxes lie inside it.
+        meta: the data set (number of classes, "no finding" class).
     """
-    tokens = text.split()
-    if not tokens:
+    parsed = parse_prediction_strings([text])
+    n = int(parsed.counts[0])
+    if not n:
         return ["empty PredictionString (an image without findings is '14 1 0 0 1 1')"]
-    if len(tokens) % 6:
-        return [f"{len(tokens)} values, not a multiple of 6 (sextuples 'class score x_min y_min x_max y_max')"]
-    try:
-        values = np.array(tokens, dtype=np.float64)
-    except ValueError:
-        bad = [t for t in tokens if not _is_number(t)]
+    if n % 6:
+        return [f"{n} values, not a multiple of 6 (sextuples 'class score x_min y_min x_max y_max')"]
+    if parsed.not_numeric[0]:
+        bad = parsed.tokens_not_numeric([text])
         return [f"not a number: {', '.join(short(t, 20) for t in bad[:5])}" + (" ..." if len(bad) > 5 else "")]
-    v = values.reshape(-1, 6)
-    finite = np.isfinite(v).all(axis=1)
-    checks = [
-        (~finite, "NaN or infinite value"),
-        (finite & (np.abs(v[:, 2:]) > MAX_PIXELS).any(axis=1),
-         f"box coordinate beyond ±{MAX_PIXELS:.0f} pixels (original pixels expected)"),
-        ((v[:, 0] != np.round(v[:, 0])) | (v[:, 0] < 0) | (v[:, 0] >= NUM_CLASSES),
-         f"class is not an integer in 0..{NUM_CLASSES - 1}"),
-        ((v[:, 1] < 0) | (v[:, 1] > 1), "confidence outside [0, 1]"),
-        (v[:, 4] < v[:, 2], "x_min > x_max"),
-        (v[:, 5] < v[:, 3], "y_min > y_max"),
-        ((v[:, 0] == NO_FINDING) & (v[:, 2:] != np.array(NO_FINDING_BOX)).any(axis=1),
-         "class 14 (No finding) box is not '0 0 1 1' and cannot match the ground truth"),
-    ]
+    v = parsed.values.reshape(-1, 6)
+    checks = box_problems(v[:, 0], v[:, 1], v[:, 2:], meta, no_finding_box=True)
     if size is not None:
         h, w = size
         outside = (v[:, 2] < 0) | (v[:, 3] < 0) | (v[:, 4] > w) | (v[:, 5] > h)
-        checks.append((outside & (v[:, 0] != NO_FINDING),
+        checks.append((outside & (v[:, 0] != (-1 if meta.no_finding is None else meta.no_finding)),
                        f"box outside the image (width {w:g}, height {h:g}; original pixels expected)"))
     return [f"{_which(mask)}: {reason}" for mask, reason in checks if mask.any()]
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def validate_submission(path: str | os.PathLike, sample_path: str | os.PathLike,

@@ -11,7 +11,7 @@ from ensemble_cases import assert_same, oracle
 from cxrdet.io.sizes import read_sizes
 from cxrdet.ensemble.fuse import ensemble_tables, fuse, prepare
 from cxrdet.errors import ConfigError, InputError
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 
 COLS = ["x_min", "y_min", "x_max", "y_max"]
 
@@ -111,11 +111,12 @@ def test_missing_images(setup):
 
 @pytest.mark.parametrize("column,value,message", [
     ("score", np.nan, "score is NaN"),
-    ("score", -0.1, "score is negative"),
+    ("score", -0.1, r"score must be in \[0, 1\]"),
+    ("score", 1.5, r"score must be in \[0, 1\]"),
     ("x_min", np.inf, "a coordinate is NaN or infinite"),
     ("x_max", -5.0, "x_max < x_min"),
     ("y_max", -5.0, "y_max < y_min"),
-    ("class_id", 15, "class_id outside"),
+    ("class_id", 15, "class_id must be an integer in 0..14"),
 ])
 def test_bad_values_name_the_file_and_box(setup, column, value, message):
     ids, hw, tables = setup

@@ -8,7 +8,7 @@ import pytest
 
 from cxrdet.ensemble.tta import deaugment_table, flip_boxes, merge_tta
 from cxrdet.errors import ConfigError, InputError
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 
 COLS = ["x_min", "y_min", "x_max", "y_max"]
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cxrdet.evaluation.coco import coco_map, to_coco
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 
 
 def table(rows, images=None):

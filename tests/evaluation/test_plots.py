@@ -9,7 +9,7 @@ import pandas as pd
 
 from cxrdet.evaluation.plots import plot_pr_curves
 from cxrdet.evaluation.voc import vindr_map
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 
 
 def test_pngs_for_every_class(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from cxrdet.errors import InputError
 from cxrdet.evaluation.voc import VocEvaluator, vindr_map
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 
 # ------------------------------------------------------------------------------------------ helpers
 

@@ -687,7 +687,7 @@ def _warm_up() -> None:
     import importlib
 
     import cxrdet.io.dicom  # noqa: F401
-    import cxrdet.preprocess.intensity  # noqa: F401
+    import cxrdet.io.dicom_lut  # noqa: F401
 
     for name in ("pydicom.pixels.decoders.gdcm", "pydicom.pixels.decoders.pylibjpeg",
                  "pydicom.pixels.decoders.pyjpegls", "pydicom.pixels.decoders.rle",

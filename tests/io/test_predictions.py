@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import (EMPTY_PREDICTION, BoxTable, format_prediction_strings, read_table,
-                                   write_kaggle, write_predictions)
+from cxrdet.io.prediction_strings import EMPTY_PREDICTION, format_prediction_strings, write_kaggle
+from cxrdet.io.predictions import read_table, write_predictions
+from cxrdet.structures import BoxTable
 from cxrdet.structures import Detections
 
 HEADER = "image_id,class_id,score,x_min,y_min,x_max,y_max"

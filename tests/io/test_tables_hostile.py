@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import MAX_PIXELS, read_table
+from cxrdet.io.predictions import read_table
+from cxrdet.io.tables import MAX_PIXELS
 from cxrdet.io.sizes import read_sizes
 from cxrdet.preprocess.labels import check_images, read_labels, validate_rows
 from cxrdet.submission.gating import read_normal_probs
@@ -394,7 +395,7 @@ GOOD_SUBMISSION = f"{KAGGLE_HEADER}\nimg1,8 0.5 10 10 50 50\nimg2,14 1 0 0 1 1\n
      [(1, "header must be")]),
     ("values", f"{KAGGLE_HEADER}\nimg1,8 nan 10 10 50 50 8 0.5 10 10 1e308 50 {HUGE_INT} 0.5 1 1 2 2\n"
                "img2,8 0.5 10 10 50\nimg2,14 1 0 0 1 1\n".encode(),
-     [(2, "sextuple 1: NaN"), (2, "sextuple 2: box coordinate beyond"), (2, "sextuple 3: class is not"),
+     [(2, "sextuple 1: score is NaN"), (2, "sextuple 2: box coordinate beyond"), (2, "sextuple 3: class_id must be"),
       (3, "not a multiple of 6"), (4, "already listed on line 3")]),
     ("bom_crlf", ("\ufeff" + GOOD_SUBMISSION.replace("\n", "\r\n")).encode(), []),
 ])

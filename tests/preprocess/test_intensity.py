@@ -9,7 +9,7 @@ from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from cxrdet.example.dicom_writer import write_dicom
-from cxrdet.preprocess import intensity
+from cxrdet.io import dicom_lut as intensity
 from cxrdet.preprocess.intensity import grey_lut, to_display
 
 

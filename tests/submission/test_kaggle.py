@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from cxrdet.errors import InputError
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 from cxrdet.submission.gating import apply_normal_gating, read_normal_probs
 from cxrdet.submission.kaggle import build_submission, read_sample_ids, write_submission
 

@@ -39,9 +39,9 @@ def test_every_problem_with_its_line(tmp_path, sample):
     assert "not a multiple of 6" in text[1]
     assert "already listed on line 2" in text[2]
     assert "not in the sample" in text[3]
-    assert text[4].endswith("sextuple 1: class is not an integer in 0..14")
-    assert text[5].endswith("sextuple 2: confidence outside [0, 1]")
-    assert text[6].endswith("sextuple 3: x_min > x_max") and text[7].endswith("sextuple 4: y_min > y_max")
+    assert text[4].endswith("sextuple 1: class_id must be an integer in 0..14")
+    assert text[5].endswith("sextuple 2: score must be in [0, 1]")
+    assert text[6].endswith("sextuple 3: x_max < x_min") and text[7].endswith("sextuple 4: y_max < y_min")
     assert "empty PredictionString" in text[8] and "3 fields" in text[9]
     assert problems[-1] == Problem(None, "image d of the sample submission is missing")
 
@@ -61,7 +61,7 @@ def test_bounds_need_sizes_and_class_14_box(tmp_path, sample):
 
 def test_not_a_number_and_nan():
     assert check_prediction_string("0 0.5 1 two 3 4") == ["not a number: 'two'"]
-    assert check_prediction_string("0 nan 1 2 3 4") == ["sextuple 1: NaN or infinite value"]
+    assert check_prediction_string("0 nan 1 2 3 4") == ["sextuple 1: score is NaN or infinite"]
 
 
 def test_unreadable_sample(tmp_path):
