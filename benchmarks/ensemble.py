@@ -25,9 +25,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cxrdet.ensemble.flat import FlatBoxes  # noqa: E402
+from cxrdet.ops.arrays import FlatBoxes  # noqa: E402
 from cxrdet.ensemble.fuse import ensemble_tables, fuse, prepare  # noqa: E402
-from cxrdet.ensemble.wbf import wbf_many  # noqa: E402
+from cxrdet.ops.wbf import wbf_many  # noqa: E402
 from cxrdet.evaluation.voc import VocEvaluator, vindr_map  # noqa: E402
 from cxrdet.structures import BoxTable  # noqa: E402
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 from numba import njit
 
 from cxrdet.ensemble import checks
-from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes
+from cxrdet.ops.arrays import FlatBoxes, FusedBoxes
 from cxrdet.errors import ConfigError
 from cxrdet.structures import BoxTable
 from cxrdet.vindr import BOX_COLUMNS, NO_FINDING, NO_FINDING_BOX
@@ -132,7 +132,7 @@ def run_kernel(flat: FlatBoxes, method: str = "wbf", weights=None, iou_thr: floa
                skip_box_thr: float = 0.0, conf_type: str = "avg", allows_overflow: bool = False,
                sigma: float = 0.5, thresh: float = 0.001,
                soft_method: int = 2) -> tuple[FusedBoxes, np.ndarray | None]:
-    """Runs one fusion method on normalised flat boxes (see :mod:`cxrdet.ensemble.wbf` / ``nms``).
+    """Runs one fusion method on normalised flat boxes (see :mod:`cxrdet.ops.wbf` / ``nms``).
 
     Returns:
         ``(fused, order)``: rows grouped by image and the row order of ensemble-boxes' output (None
@@ -141,7 +141,7 @@ def run_kernel(flat: FlatBoxes, method: str = "wbf", weights=None, iou_thr: floa
     Raises:
         ConfigError: unknown method or bad option values.
     """
-    from cxrdet.ensemble import nms, nmw, wbf
+    from cxrdet.ops import nms, nmw, wbf
 
     try:
         if method == "wbf":

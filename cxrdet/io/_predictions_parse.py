@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.io.tables import (MAX_PIXELS, check_input_file, clean_name, columns_error, read_csv_table,
-                              record_lines)
-from cxrdet.structures import PRED_COLUMNS, SIZE_COLUMNS, BoxTable, images_frame
 from cxrdet.io.prediction_strings import parse_prediction_strings
-from cxrdet.structures import BOX_COLUMNS, NO_FINDING_BOX, VINDR, box_problems
+from cxrdet.io.tables import check_input_file, clean_name, columns_error, read_csv_table, record_lines
+from cxrdet.ops.readers import fuse_readers
+from cxrdet.structures import (BOX_COLUMNS, MAX_PIXELS, NO_FINDING_BOX, PRED_COLUMNS, SIZE_COLUMNS, VINDR, BoxTable,
+                               box_problems, images_frame)
 
 log = logging.getLogger(__name__)
 
@@ -282,12 +282,10 @@ def to_table(frame: pd.DataFrame, where: Where, *, role: str, missing: str) -> t
 
 def fuse_gt(table: BoxTable, readers: np.ndarray | None, iou_thr: float) -> BoxTable:
     """Fuses the readers' ground-truth boxes per image and class (WBF); one "No finding" box per image."""
-    from cxrdet.preprocess.fusion import fuse_readers
-
     b = table.boxes
     labels = b[["image_id", "class_id", *BOX_COLUMNS]].copy()
     labels["rad_id"] = readers if readers is not None else np.arange(len(b)).astype(str)
-    fused = fuse_readers(labels, method="wbf", iou_thr=iou_thr)
+    fused = fuse_readers(labels, method="wbf", iou_thr=iou_thr, no_finding=VINDR.no_finding)
     normal = b.loc[b["class_id"] == VINDR.no_finding, "image_id"].drop_duplicates()
     no_finding = pd.DataFrame({"image_id": normal.to_numpy(), "class_id": VINDR.no_finding,
                                **{c: v for c, v in zip(BOX_COLUMNS, NO_FINDING_BOX)}})

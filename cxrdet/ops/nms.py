@@ -1,6 +1,6 @@
-"""Ensembling: NMS, soft-NMS and non-maximum weighted (NMW) over many images at once, identical to ensemble-boxes.
+"""Fusion kernels: NMS, soft-NMS and non-maximum weighted (NMW) over many images at once, identical to ensemble-boxes.
 
-``*_many`` functions take a :class:`~cxrdet.ensemble.flat.FlatBoxes` (all images); :func:`nms`,
+``*_many`` functions take a :class:`~cxrdet.ops.arrays.FlatBoxes` (all images); :func:`nms`,
 :func:`soft_nms` and :func:`non_maximum_weighted` are drop-ins for the ``ensemble_boxes`` functions of
 the same names on one image. Reproduced quirks of ensemble-boxes 1.0.9 (they are the spec):
 
@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes, as_weights, empty_fused, from_lists, make_groups
-from cxrdet.ensemble.nmw import non_maximum_weighted, nmw_many  # noqa: F401  (re-exported)
-from cxrdet.ensemble.wbf import check_params
+from cxrdet.ops.arrays import FlatBoxes, FusedBoxes, as_weights, empty_fused, from_lists
+from cxrdet.ops.groups import make_groups
+from cxrdet.ops.nmw import non_maximum_weighted, nmw_many  # noqa: F401  (re-exported)
+from cxrdet.ops.wbf import check_params
 
 SOFT_NMS_METHODS = {1: "linear", 2: "gaussian", 3: "hard NMS"}
 _PAIR_CHUNK = 1 << 22  # box pairs whose gaussian decay is evaluated per numpy call

@@ -1,6 +1,6 @@
-"""Ensembling: non-maximum weighted fusion (NMW) over many images at once, identical to ensemble-boxes.
+"""Fusion kernels: non-maximum weighted fusion (NMW) over many images at once, identical to ensemble-boxes.
 
-:func:`nmw_many` fuses every image of a :class:`~cxrdet.ensemble.flat.FlatBoxes`;
+:func:`nmw_many` fuses every image of a :class:`~cxrdet.ops.arrays.FlatBoxes`;
 :func:`non_maximum_weighted` is a drop-in for ``ensemble_boxes.non_maximum_weighted`` on one image.
 As in ensemble-boxes 1.0.9, weights are used as ``w / max(w)``, a box joins the cluster whose FIRST
 (best) box it overlaps most (IoU strictly above ``iou_thr``), and fused boxes and scores are float32
@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes, as_weights, empty_fused, from_lists, make_groups
-from cxrdet.ensemble.order import final_order, take_rows
-from cxrdet.ensemble.wbf import check_params
+from cxrdet.ops.arrays import FlatBoxes, FusedBoxes, as_weights, empty_fused, from_lists
+from cxrdet.ops.groups import make_groups
+from cxrdet.ops.order import final_order, take_rows
+from cxrdet.ops.wbf import check_params
 
 
 @njit(cache=True, inline="always")

@@ -1,4 +1,4 @@
-"""Ensembling, shared step: ensemble-boxes' sort orders (numpy's argsort tie order) for many segments at once.
+"""Fusion kernels, shared step: ensemble-boxes' sort orders (numpy's argsort tie order) for many segments at once.
 
 ensemble-boxes sorts each image and class with ``argsort()[::-1]``; numpy's default sort is not stable
 (here a SIMD sort), so which of two equal scores comes first is numpy's choice, and it changes which
@@ -8,13 +8,11 @@ boxes fuse. :func:`desc_order` reproduces that choice for all groups in a few nu
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 
-if TYPE_CHECKING:
-    from cxrdet.ensemble.flat import FusedBoxes
+from cxrdet.ops.arrays import FusedBoxes
 
 
 @njit(cache=True)

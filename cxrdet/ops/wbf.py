@@ -1,9 +1,9 @@
-"""Ensembling: weighted boxes fusion (WBF) over many images in one compiled pass, identical to ensemble-boxes.
+"""Fusion kernels: weighted boxes fusion (WBF) over many images in one compiled pass, identical to ensemble-boxes.
 
-:func:`wbf_many` fuses every image of a :class:`~cxrdet.ensemble.flat.FlatBoxes` at once;
+:func:`wbf_many` fuses every image of a :class:`~cxrdet.ops.arrays.FlatBoxes` at once;
 :func:`weighted_boxes_fusion` is a drop-in for ``ensemble_boxes.weighted_boxes_fusion`` on one image.
 Both reproduce ensemble-boxes 1.0.9 bit for bit where it matters: the visiting order (see
-:mod:`cxrdet.ensemble.flat`), matching each box against the running fused boxes (IoU strictly above
+:mod:`cxrdet.ops.arrays`), matching each box against the running fused boxes (IoU strictly above
 ``iou_thr``, first best), the float32 accumulation of fused boxes and scores, and the closing
 rescale of the confidence for each ``conf_type``. Unlike ensemble-boxes it never calls ``exit()`` or
 guesses: mismatched lengths, NaN/inf values, an unknown ``conf_type`` and a wrong number of weights
@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cxrdet.ensemble.flat import FlatBoxes, FusedBoxes, as_weights, empty_fused, from_lists, make_groups
-from cxrdet.ensemble.order import final_order, take_rows
+from cxrdet.ops.arrays import FlatBoxes, FusedBoxes, as_weights, empty_fused, from_lists
+from cxrdet.ops.groups import make_groups
+from cxrdet.ops.order import final_order, take_rows
 
 CONF_TYPES: tuple[str, ...] = ("avg", "max", "box_and_model_avg", "absent_model_aware_avg")
 

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from cxrdet.ensemble.flat import FlatBoxes
+from cxrdet.ops.arrays import FlatBoxes
 
 KINDS = ("plain", "rounded", "duplicates", "border", "messy")
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from ensemble_cases import KINDS, assert_same, make_case, oracle, stack_images
 
-from cxrdet.ensemble import nms as cx
-from cxrdet.ensemble.nmw import nmw_many
+from cxrdet.ops import nms as cx
+from cxrdet.ops.nmw import nmw_many
 
 
 def _case(seed):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from ensemble_cases import KINDS, assert_same, make_case, oracle, stack_images
 
-from cxrdet.ensemble.flat import FlatBoxes
-from cxrdet.ensemble.wbf import CONF_TYPES, wbf_many, weighted_boxes_fusion
+from cxrdet.ops.arrays import FlatBoxes
+from cxrdet.ops.wbf import CONF_TYPES, wbf_many, weighted_boxes_fusion
 
 WEIGHTS = (None, "int", "float")
 

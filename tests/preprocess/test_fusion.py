@@ -1,6 +1,7 @@
 """Reader fusion against ensemble-boxes called directly, and the n_readers count."""
 
 import numpy as np
+import pytest
 import pandas as pd
 from ensemble_boxes import weighted_boxes_fusion
 
@@ -62,3 +63,51 @@ def test_nms_and_none():
     assert len(none) == 3 and (none.n_readers == 1).all()
     nms = fuse_readers(frame, "nms", iou_thr=0.4)
     assert sorted(nms.n_readers) == [1, 2] and len(nms) == 2
+
+
+def _reference(frame, method, iou_thr):
+    """ensemble-boxes called group by group, as reader fusion did before the compiled kernels."""
+    from ensemble_boxes import nms
+
+    out = {}
+    for (image, c), group in frame.groupby(["image_id", "class_id"]):
+        boxes = group[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
+        scale = np.maximum(boxes.max(axis=0)[[2, 3, 2, 3]], 1.0)
+        readers = sorted(set(group.rad_id))
+        lists = [(boxes[group.rad_id.to_numpy() == r] / scale).tolist() for r in readers]
+        ones, zeros = [[1.0] * len(b) for b in lists], [[0] * len(b) for b in lists]
+        if method == "wbf":
+            fused, scores, _ = weighted_boxes_fusion(lists, ones, zeros, iou_thr=iou_thr, skip_box_thr=0.0)
+            counts = np.rint(np.asarray(scores) * len(readers)).astype(int)
+        else:
+            fused, _, _ = nms(lists, ones, zeros, iou_thr=iou_thr)
+            counts = None
+        out[(image, c)] = (np.asarray(fused).reshape(-1, 4) * scale, counts)
+    return out
+
+
+@pytest.mark.parametrize("method", ["wbf", "nms"])
+def test_many_groups_at_once_equal_ensemble_boxes_group_by_group(method):
+    """The one-call compiled fusion over 60 images x 4 classes gives ensemble-boxes' boxes (and counts) per group."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(60):
+        for c in rng.choice(14, 4, replace=False):
+            base = rng.uniform(50, 2000, 2)
+            for r in rng.choice(["R1", "R2", "R3", "R9", "R10"], 3, replace=False):
+                for _ in range(rng.integers(1, 3)):
+                    x, y = base + rng.normal(0, 40, 2)
+                    rows.append((f"img{i:02d}", int(c), r, x, y, x + rng.uniform(50, 400), y + rng.uniform(50, 400)))
+        rows.append((f"img{i:02d}", 14, "R1", np.nan, np.nan, np.nan, np.nan))
+    frame = readers_frame(rows)
+    fused = fuse_readers(frame, method, iou_thr=0.4)
+    reference = _reference(frame[frame.class_id != 14], method, 0.4)
+    assert list(fused.groupby(["image_id", "class_id"], sort=True).groups) == sorted(reference)
+    for key, (boxes, counts) in reference.items():
+        ours = fused[(fused.image_id == key[0]) & (fused.class_id == key[1])]
+        mine = ours[["x_min", "y_min", "x_max", "y_max"]].to_numpy()
+        order_ref, order_mine = np.lexsort(boxes.T[::-1]), np.lexsort(mine.T[::-1])
+        np.testing.assert_allclose(mine[order_mine], boxes[order_ref], rtol=1e-12, atol=1e-9)
+        if counts is not None:
+            np.testing.assert_array_equal(ours.n_readers.to_numpy()[order_mine], counts[order_ref])
+    assert (fused.n_readers >= 1).all() and (fused.n_readers <= 3).all()
