@@ -60,7 +60,8 @@ def recode(files: list[Path], folder: Path, syntax: str) -> Path:
 def prepare(data: Path, n: int, imgsz: int, model: str, weights: Path | None,
             syntax: str = "explicit") -> tuple[Path, Path, Path]:
     """DICOM folder, converted folder and checkpoint (cached in ``data``)."""
-    from cxrdet.engines.yolo import resolve_config, untrained_checkpoint
+    from cxrdet.engines.yolo.checkpoints import untrained_checkpoint
+    from cxrdet.engines.yolo.config import resolve_config
     from cxrdet.preprocess.convert import ConvertOptions, convert
 
     dicoms = data / f"dicom_{n}"
@@ -77,7 +78,7 @@ def prepare(data: Path, n: int, imgsz: int, model: str, weights: Path | None,
 
 def run_ultralytics(weights: Path, pngs: Path, imgsz: int, conf: float, iou: float) -> tuple[float, dict]:
     """Plain Ultralytics predict over the PNG folder (inside cxrdet's offline sandbox); seconds and boxes."""
-    from cxrdet.engines.yolo_sandbox import ultralytics_sandbox
+    from cxrdet.engines.yolo.sandbox import ultralytics_sandbox
 
     with tempfile.TemporaryDirectory() as tmp, ultralytics_sandbox(tmp):
         from ultralytics import YOLO
@@ -93,8 +94,8 @@ def run_ultralytics(weights: Path, pngs: Path, imgsz: int, conf: float, iou: flo
 
 
 def run_cxrdet(weights: Path, dicoms: Path, conf: float, iou: float, workers: int):
-    from cxrdet.engines.yolo_predict import PredictOptions, predict
-    from cxrdet.predict_sources import find_sources
+    from cxrdet.engines.yolo.predict import PredictOptions, predict
+    from cxrdet.io.sources import find_sources
 
     items = find_sources(dicoms)
     opts = PredictOptions(conf=conf, iou=iou, batch=1, workers=workers, progress=False)
@@ -104,7 +105,7 @@ def run_cxrdet(weights: Path, dicoms: Path, conf: float, iou: float, workers: in
 
 
 def run_decode(dicoms: Path, size: int) -> float:
-    from cxrdet.predict_sources import read_dicom_png_frame
+    from cxrdet.engines.yolo.frames import read_dicom_png_frame
 
     start = time.perf_counter()
     for path in sorted(dicoms.glob("*.dicom")):

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "make-example": "make_example",
     "convert": "convert",
     "train": "train",
+    "test": "test",
     "predict": "predict",
     "evaluate": "evaluate",
     "ensemble": "ensemble",

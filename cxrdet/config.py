@@ -140,6 +140,32 @@ def _nested_hint(key: str, schema: Mapping[str, Any], where: str) -> str:
     return " (did you mean " + " or ".join(repr(c) for c in inside) + "?)" if inside else ""
 
 
+def packaged_configs() -> Path:
+    """The configs shipped inside the package (``cxrdet/.mim/configs``, as mmdet ships ``mmdet/.mim/configs``)."""
+    return Path(__file__).resolve().parent / ".mim" / "configs"
+
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """A config path as given if it exists, else the same relative path among :func:`packaged_configs`.
+
+    ``yolo/yolov5s_1024-e40_vindr.py`` and ``configs/yolo/yolov5s_1024-e40_vindr.py`` both find the shipped
+    file from any folder.
+
+    Raises:
+        ConfigError: neither exists.
+    """
+    given = Path(path)
+    if given.is_file():
+        return given
+    if not given.is_absolute():
+        parts = given.parts[1:] if given.parts[:1] == ("configs",) else given.parts
+        shipped = packaged_configs().joinpath(*parts) if parts else None
+        if shipped is not None and shipped.is_file():
+            return shipped
+    raise ConfigError(f"{path}: config file not found (neither here nor among cxrdet's configs in "
+                      f"{packaged_configs()})")
+
+
 def read_file(path: str | os.PathLike) -> dict[str, Any]:
     """A config file as a plain dict (mmengine ``Config.fromfile``: ``_base_`` merged in, private names dropped).
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 HELP = ("run the pipeline on the built-in synthetic example: make-example -> convert -> train YOLO on folds -> "
         "predict test DICOMs (TTA) -> WBF -> mAP@0.4 -> submission")
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "yolo" / "yolov5n_192-e20_example.py"
+DEFAULT_CONFIG = "yolo/yolov5n_192-e20_example.py"  # among the configs shipped with cxrdet
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, default=2, help="K folds of the training images (one model each)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the example and the folds")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YOLO config to train")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="YOLO config to train (default: the shipped "
+                        f"{DEFAULT_CONFIG})")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="config overrides, e.g. ultralytics.epochs=5")
     parser.add_argument("--no-baseline", action="store_true", help="skip scoring an untrained model")
@@ -54,13 +55,12 @@ def _convert(args: argparse.Namespace, example: Path, data: Path, workers: int):
     return train, test
 
 
-def _predict_test(weights: Path, example: Path, cfg: dict, out: Path):
-    from cxrdet.engines.yolo_predict import PredictOptions, append_no_finding, predict
+def _predict_test(engine, weights: Path, example: Path, out: Path):
+    from cxrdet.engines.no_finding import append_no_finding
     from cxrdet.io.predictions import write_predictions
-    from cxrdet.predict_sources import find_sources
+    from cxrdet.io.sources import find_sources
 
-    options = {k: v for k, v in cfg["predict"].items() if k != "no_finding"}
-    result = predict(weights, find_sources(example / "test"), PredictOptions(progress=False, **options))
+    result = engine.predict(weights, find_sources(example / "test"), progress=False)
     table = append_no_finding(result.table)  # detector-only "No finding" score: 1 - top finding score
     write_predictions(table, out)
     return table, result
@@ -97,15 +97,15 @@ def _submit(table, example: Path, out: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cxrdet.config import merge, parse_options
-    from cxrdet.engines import yolo
+    from cxrdet.config import merge, parse_options, resolve_path
+    from cxrdet.engines.base import engine_of_config
+    from cxrdet.engines.yolo.checkpoints import untrained_checkpoint
+    from cxrdet.engines.yolo.sandbox import set_verbose
     from cxrdet.ensemble.fuse import ensemble_tables
     from cxrdet.io.predictions import write_predictions
     from cxrdet.preprocess.convert import default_workers
 
     start = time.perf_counter()
-    from cxrdet.engines.yolo_sandbox import set_verbose
-
     set_verbose(logging.getLogger("cxrdet").getEffectiveLevel() <= logging.DEBUG)  # -v: Ultralytics' epochs too
     workers = args.workers or default_workers()
     out = args.out.resolve()
@@ -123,10 +123,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     options = merge({"data_root": str(data / "train"), "work_dir": str(out / "train")},
                     parse_options(args.cfg_options))  # the user's overrides win
-    cfg = yolo.resolve_config(args.config, options)
-    dataset = yolo.Dataset.open(cfg["data_root"])
+    engine = engine_of_config(resolve_path(args.config), options)
+    cfg = engine.cfg
+    dataset = engine.dataset()
     t0 = time.perf_counter()
-    folds = yolo.train(cfg, [f"fold{k}" for k in dataset.folds])
+    folds = engine.train(engine.select_splits(folds="all"))
     print(f"[3/7] train {cfg['model']} at {cfg['ultralytics']['imgsz']} px, {cfg['ultralytics']['epochs']} epochs, "
           f"{len(folds)} folds ({time.perf_counter() - t0:.0f} s):")
     for f in folds:
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     tables = []
     for f in folds:
-        table, result = _predict_test(f.best, example, cfg, pred / f"test_{f.split}.csv")
+        table, result = _predict_test(engine, f.best, example, pred / f"test_{f.split}.csv")
         tables.append(table)
     tta = "hflip TTA + WBF" if cfg["predict"]["tta"] else "no TTA"
     print(f"[4/7] predict {len(table.images)} test DICOMs with {len(folds)} models ({tta}; "
@@ -144,9 +145,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"[5/7] WBF over {len(tables)} folds: {len(fused)} boxes -> {pred / 'test_wbf.csv'}")
     baseline = None
     if not args.no_baseline:
-        weights = yolo.untrained_checkpoint(cfg, out / "baseline" / "untrained.pt", dataset.png_size,
+        weights = untrained_checkpoint(cfg, out / "baseline" / "untrained.pt", dataset.png_size,
                                             dataset.bit_depth)
-        baseline = _score(example, _predict_test(weights, example, cfg, pred / "test_untrained.csv")[0]).map
+        baseline = _score(example, _predict_test(engine, weights, example, pred / "test_untrained.csv")[0]).map
     result = _score(example, fused)
     print(f"[6/7] evaluate against {example / 'test_labels.csv'} (VOC 2010 all-point, IoU 0.4; the 3 readers' "
           "boxes fused by WBF, like the competition's consensus test labels):")

@@ -6,14 +6,16 @@ import argparse
 import logging
 from pathlib import Path
 
-HELP = "predict a folder of DICOMs (or converted PNGs) with trained YOLO weights; boxes in original DICOM pixels"
+HELP = ("predict a folder of DICOMs (or converted PNGs) with a trained checkpoint (a YOLO .pt alone, or CONFIG "
+        "CHECKPOINT); boxes in original DICOM pixels")
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cxrdet predict``."""
-    parser.add_argument("weights", help="a local .pt written by cxrdet train (best.pt)")
+    parser.add_argument("model", help="a local .pt written by cxrdet train (best.pt), or the config of CHECKPOINT")
+    parser.add_argument("checkpoint", nargs="?", help="the checkpoint, when MODEL is its config")
     parser.add_argument("--source", required=True,
                         help="folder of .dcm/.dicom files, a cxrdet convert folder (or its images/), or a "
                         "list of its PNGs (e.g. yolo/fold0/val.txt)")
@@ -42,29 +44,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _engine(args: argparse.Namespace):
+    """The engine and checkpoint: ``MODEL`` alone is a checkpoint that carries its settings; else a config."""
+    from cxrdet.config import resolve_path
+    from cxrdet.engines.base import engine_of_checkpoint, engine_of_config
+
+    if args.checkpoint is None:
+        return engine_of_checkpoint(args.model), args.model
+    return engine_of_config(resolve_path(args.model)), args.checkpoint
+
+
 def run(args: argparse.Namespace) -> int:
     """Predicts, writes the file, prints a summary; returns 1 when some image could not be read."""
-    from cxrdet.engines.yolo_predict import PredictOptions, append_no_finding, predict
     from cxrdet.errors import ConfigError, InputError
     from cxrdet.io.failures import write_failures
     from cxrdet.io.predictions import write_predictions
-    from cxrdet.predict_sources import find_sources
+    from cxrdet.io.sources import find_sources
+    from cxrdet.engines.no_finding import append_no_finding
 
     if args.out.exists() and not args.overwrite:
         raise InputError(args.out, "exists already; choose another output or pass --overwrite")
     if not 0.0 <= args.conf < 1.0 or not 0.0 < args.iou <= 1.0 or args.max_det < 1 or args.batch < 1:
         raise ConfigError("need 0 <= --conf < 1, 0 < --iou <= 1, --max-det >= 1 and --batch >= 1")
+    engine, checkpoint = _engine(args)
     items = find_sources(args.source)
-    opts = PredictOptions(imgsz=args.imgsz, png_size=args.png_size, bit_depth=args.bit_depth, conf=args.conf,
-                          iou=args.iou, max_det=args.max_det, tta=args.tta, tta_iou=args.tta_iou, batch=args.batch,
-                          workers=args.workers, timeout=args.timeout, device=args.device, half=args.half, progress=not args.no_progress)
-    result = predict(args.weights, items, opts)
+    result = engine.predict(checkpoint, items, imgsz=args.imgsz, png_size=args.png_size, bit_depth=args.bit_depth,
+                            conf=args.conf, iou=args.iou, max_det=args.max_det, tta=True if args.tta else None,
+                            tta_iou=args.tta_iou, batch=args.batch, workers=args.workers, timeout=args.timeout,
+                            device=args.device, half=args.half, progress=not args.no_progress)
     table = append_no_finding(result.table) if args.no_finding else result.table
     write_predictions(table, args.out)
     failures_file = write_failures(args.out, result.failures)
     n = len(items)
+    tta = args.tta or bool(engine.cfg.get("predict", {}).get("tta"))
     print(f"predicted {n} images ({'DICOM' if items[0].kind == 'dicom' else 'PNG'}, imgsz "
-          f"{result.settings['imgsz']}{', hflip TTA + WBF' if args.tta else ''}) in {result.seconds:.1f} s "
+          f"{result.settings['imgsz']}{', hflip TTA + WBF' if tta else ''}) in {result.seconds:.1f} s "
           f"({n / max(result.seconds, 1e-9):.1f} img/s): {len(table)} boxes -> {args.out}")
     if result.failures:
         first = next(iter(result.failures.items()))

@@ -13,61 +13,58 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cxrdet train``."""
-    parser.add_argument("config", help="config file, e.g. configs/yolo/yolov5s_1024-e40_vindr.py")
+    parser.add_argument("config", help="config file, e.g. configs/yolo/yolov5s_1024-e40_vindr.py (a path that does "
+                        "not exist is looked up among the configs shipped with cxrdet, e.g. yolo/...py)")
     parser.add_argument("--fold", type=int, action="append", metavar="K",
                         help="train fold K (repeatable); without --fold/--folds: every labelled image ('all')")
     parser.add_argument("--folds", metavar="all", help="'all': train every fold of the converted split in turn")
+    add_config_arguments(parser)
+    parser.add_argument("--load-from", help="shortcut for --cfg-options load_from=... (a local checkpoint)")
+    parser.add_argument("--device", help="shortcut for the engine's device option (YOLO: ultralytics.device: cpu, "
+                        "0, 0,1)")
+    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
+                        help="continue an interrupted run: without a value (or 'auto') each split from its last "
+                        "checkpoint; with a path, from that checkpoint (one --fold)")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options``, ``--data-root`` and ``--work-dir`` (shared by train and test)."""
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config keys, dotted for nested ones (ultralytics.epochs=5); unknown keys "
                         "are rejected. Order: defaults < config file < these")
     parser.add_argument("--data-root", help="shortcut for --cfg-options data_root=... (a cxrdet convert folder)")
-    parser.add_argument("--work-dir", help="shortcut for --cfg-options work_dir=... (default runs/<config name>)")
-    parser.add_argument("--load-from", help="shortcut for --cfg-options load_from=... (a local .pt)")
-    parser.add_argument("--device", help="shortcut for --cfg-options ultralytics.device=... (cpu, 0, 0,1)")
-    parser.add_argument("--resume", action="store_true", help="continue each split from its interrupted last.pt")
+    parser.add_argument("--work-dir", help="shortcut for --cfg-options work_dir=... (default work_dirs/<config "
+                        "name>)")
 
 
-def options_from(args: argparse.Namespace) -> dict:
-    """``--cfg-options`` merged with the shortcut flags (the flags win)."""
-    from cxrdet.config import parse_options
-
-    options = parse_options(args.cfg_options)
-    for flag, key in (("data_root", "data_root"), ("work_dir", "work_dir"), ("load_from", "load_from")):
-        if getattr(args, flag):
-            options[key] = getattr(args, flag)
-    if args.device is not None:
-        options.setdefault("ultralytics", {})["device"] = args.device
-    return options
-
-
-def _engine_of(path: str) -> str:
+def engine_from(args: argparse.Namespace):
+    """The engine the config names, with ``--cfg-options`` < the shortcut flags applied."""
+    from cxrdet.config import merge, parse_options, resolve_path
+    from cxrdet.engines.base import engine_class
     from cxrdet.config import read_file
 
-    return read_file(path).get("engine", "ultralytics")
+    path = resolve_path(args.config)
+    options = parse_options(args.cfg_options)
+    cls = engine_class(str(options.get("engine") or read_file(path).get("engine", "ultralytics")))
+    flags = cls.flag_options(data_root=getattr(args, "data_root", None), work_dir=getattr(args, "work_dir", None),
+                             load_from=getattr(args, "load_from", None), device=getattr(args, "device", None))
+    return cls.from_config(path, merge(options, flags))
 
 
 def run(args: argparse.Namespace) -> int:
     """Resolves the config, trains each split and prints where the weights and OOF files are."""
-    from cxrdet.errors import ConfigError
-
-    engine = _engine_of(args.config)
-    if engine != "ultralytics":
-        raise ConfigError(f"{args.config}: engine={engine!r} has no trainer yet (available: 'ultralytics')")
-    from cxrdet.engines import yolo
-
-    cfg = yolo.resolve_config(args.config, options_from(args))
-    dataset = yolo.Dataset.open(cfg["data_root"])
-    splits = yolo.select_splits(dataset, args.fold, args.folds)
-    results = yolo.train(cfg, splits, resume=args.resume)
-    print(f"{'split':<8} {'VinDr mAP@' + format(cfg['vindr_iou'], 'g'):>14} {'time':>8}  best weights")
+    engine = engine_from(args)
+    splits = engine.select_splits(args.fold, args.folds)
+    results = engine.train(splits, resume=args.resume)
+    print(f"{'split':<8} {'VinDr mAP@' + format(engine.cfg['vindr_iou'], 'g'):>14} {'time':>8}  best weights")
     for r in results:
         value = "-" if r.vindr_map is None else f"{r.vindr_map:.4f}"
         print(f"{r.split:<8} {value:>14} {r.seconds:>7.0f}s  {r.best}")
     oofs = [str(r.oof) for r in results if r.oof]
     if oofs:
         print("out-of-fold predictions: " + " ".join(oofs))
-    combined = Path(cfg["work_dir"]) / "oof.csv"
+    combined = engine.work_dir / "oof.csv"
     if oofs and combined.is_file():
         print(f"all folds: {combined} (for cxrdet tune-ensemble --gt <train.csv>)")
-    print(f"resolved config: {cfg['work_dir']}/config.py")
+    print(f"resolved config: {Path(engine.work_dir) / 'config.py'}")
     return 0

@@ -19,6 +19,7 @@ import pandas as pd
 
 from cxrdet.errors import ConfigError, InputError
 from cxrdet.io.atomic import remove_stale_temps, write_csv
+from cxrdet.io.sources import find_dicoms
 from cxrdet.preprocess.export import write_training_sets
 from cxrdet.preprocess.image_pass import PassOptions, run_image_pass
 from cxrdet.preprocess.images import IMAGES_DIR
@@ -28,7 +29,6 @@ from cxrdet.preprocess.pseudonyms import Pseudonymizer
 
 log = logging.getLogger(__name__)
 
-DICOM_SUFFIXES = (".dcm", ".dicom")
 _SETTINGS_THAT_SHAPE_OUTPUTS = ("size", "bit_depth")
 
 
@@ -90,21 +90,6 @@ class ConvertSummary:
             ]
         text.append(f"time              {self.seconds:.1f} s  ->  {self.out}")
         return text
-
-
-def find_dicoms(dicom_dir: Path) -> list[Path]:
-    """The ``.dcm``/``.dicom`` files directly in ``dicom_dir``, sorted; image ids (stems) must be unique."""
-    if not dicom_dir.is_dir():
-        raise InputError(dicom_dir, "DICOM folder not found")
-    files = sorted(p for p in dicom_dir.iterdir() if p.suffix.lower() in DICOM_SUFFIXES and p.is_file())
-    if not files:
-        raise InputError(dicom_dir, f"no {'/'.join(DICOM_SUFFIXES)} files in the folder")
-    seen: dict[str, Path] = {}
-    for f in files:
-        if f.stem in seen:
-            raise InputError(dicom_dir, f"two files share one image id (file stem): {seen[f.stem].name}, {f.name}")
-        seen[f.stem] = f
-    return files
 
 
 def check_options(opts: ConvertOptions) -> None:

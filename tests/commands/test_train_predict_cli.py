@@ -141,7 +141,8 @@ def test_train_rejects_bad_options_before_training(workspace, args, message, cap
 def test_predict_without_png_size_on_foreign_weights_is_explained(workspace, example_dataset, tmp_path):
     import torch
 
-    from cxrdet.engines.yolo import resolve_config, untrained_checkpoint
+    from cxrdet.engines.yolo.checkpoints import untrained_checkpoint
+    from cxrdet.engines.yolo.config import resolve_config
 
     weights = untrained_checkpoint(resolve_config(CONFIG), tmp_path / "w.pt", png_size=128)
     ckpt = torch.load(weights, weights_only=False)
@@ -154,3 +155,55 @@ def test_predict_without_png_size_on_foreign_weights_is_explained(workspace, exa
                 "-o", tmp_path / "p.csv", "--no-progress")
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert np.isclose(len(pd.read_csv(tmp_path / "p.csv")["image_id"].unique()), 4)
+
+
+@pytest.mark.slow
+def test_test_command_scores_the_checkpoint_on_its_fold(trained, workspace):
+    """``cxrdet test CONFIG CHECKPOINT``: the split recorded in the checkpoint, VinDr mAP per class."""
+    work, _ = trained
+    best = work / "fold0" / "weights" / "best.pt"
+    result = cxrdet(workspace / "home", "test", CONFIG, best, "--data-root", workspace / "data", "--cfg-options",
+                    "predict.tta=false", "predict.conf=0", "predict.max_det=5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("mAP@0.4: ") and 0.0 <= float(last.split()[-1]) <= 1.0
+    assert "class" in result.stdout and "#GT" in result.stdout
+    from cxrdet.engines.base import engine_of_config
+    from cxrdet.evaluation.voc import vindr_map
+    from cxrdet.io.predictions import read_table
+
+    # the same number as scoring the OOF file (same model, same fold-0 images, same predict options)
+    engine = engine_of_config(CONFIG, {"data_root": str(workspace / "data")})
+    from cxrdet.engines.yolo.validation import VindrValidation
+
+    gt = VindrValidation.from_convert(workspace / "data", workspace / "data" / "yolo" / "fold0" / "val.txt").gt
+    expected = vindr_map(gt, read_table(work / "oof_fold0.csv")).map
+    assert float(last.split()[-1]) == pytest.approx(expected, abs=1e-4)
+    assert engine.name == "ultralytics"
+
+
+@pytest.mark.slow
+def test_predict_with_config_and_checkpoint_equals_checkpoint_alone(trained, workspace, example_dataset):
+    work, _ = trained
+    best = work / "fold0" / "weights" / "best.pt"
+    alone, with_config = workspace / "alone.csv", workspace / "with_config.csv"
+    for out, model in ((alone, [best]), (with_config, [CONFIG, best])):
+        result = cxrdet(workspace / "home", "predict", *model, "--source", example_dataset / "test", "--conf", "0",
+                        "--max-det", "7", "-o", out, "--no-progress")
+        assert result.returncode == 0, result.stderr[-3000:]
+    # the example config's predict.tta=True applies with the config; the checkpoint alone has no TTA
+    assert len(pd.read_csv(alone)) == 4 * 7
+    assert sorted(pd.read_csv(with_config)["image_id"].unique()) == sorted(pd.read_csv(alone)["image_id"].unique())
+
+
+def test_packaged_config_paths_resolve_from_anywhere(workspace, caplog):
+    from cxrdet.cli import main
+
+    work = workspace / "never_packaged"
+    # a path that does not exist here is looked up among the shipped configs; the data check fails after it
+    assert main(["train", "yolo/yolov5n_192-e20_example.py", "--data-root", "/nonexistent", "--work-dir",
+                 str(work)]) == 1
+    assert "not a cxrdet convert output" in caplog.text and not work.exists()
+    caplog.clear()
+    assert main(["train", "yolo/nope.py", "--work-dir", str(work)]) == 1
+    assert "config file not found" in caplog.text

@@ -12,12 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxrdet.engines.yolo_predict import (PredictOptions, _assemble, append_no_finding, boxes_to_original,
+from cxrdet.engines.yolo.predict import (PredictOptions, _assemble, append_no_finding, boxes_to_original,
                                          detections_for)
 from cxrdet.errors import InputError
 from cxrdet.io.predictions import BoxTable
-from cxrdet.predict_sources import (InferenceImages, Letterbox, Prepared, SourceImage, collate, find_sources,
-                                    read_dicom_png_frame, read_png)
+from cxrdet.engines.yolo.frames import (InferenceImages, Prepared, collate, read_dicom_png_frame, read_png,
+                                        source_resize)
+from cxrdet.engines.yolo.letterbox import Letterbox
+from cxrdet.io.sources import SourceImage, find_sources
 from cxrdet.preprocess.geometry import Resize
 from cxrdet.structures import Detections
 
@@ -149,7 +151,9 @@ def test_find_sources_layouts(converted, example_dataset, tmp_path):
     meta = pd.read_csv(converted / "test" / "meta.csv", dtype={"image_id": str}).set_index("image_id")
     for s in pngs:
         assert s.kind == "png" and s.path.is_file()
-        assert s.resize == Resize(*meta.loc[s.image_id, ["original_height", "original_width", "height", "width"]])
+        sizes = tuple(meta.loc[s.image_id, ["original_height", "original_width", "height", "width"]])
+        assert (s.original_height, s.original_width, s.height, s.width) == sizes
+        assert source_resize(s) == Resize(*sizes)
     val = find_sources(converted / "train" / "yolo" / "fold0" / "val.txt")
     listed = (converted / "train" / "yolo" / "fold0" / "val.txt").read_text().split()
     assert sorted(Path(p).stem for p in listed) == [s.image_id for s in val]
@@ -186,7 +190,8 @@ def test_append_no_finding_scores_one_minus_the_top_finding():
 
 @pytest.fixture(scope="module")
 def untrained(converted, tmp_path_factory) -> Path:
-    from cxrdet.engines.yolo import resolve_config, untrained_checkpoint
+    from cxrdet.engines.yolo.checkpoints import untrained_checkpoint
+    from cxrdet.engines.yolo.config import resolve_config
 
     cfg = resolve_config(Path(__file__).parents[2] / "configs" / "yolo" / "yolov5n_192-e20_example.py",
                          ["ultralytics.imgsz=128"])
@@ -195,7 +200,7 @@ def untrained(converted, tmp_path_factory) -> Path:
 
 def test_predict_dicoms_equals_predict_pngs_and_lists_every_image(untrained, converted, example_dataset, tmp_path):
     """A random-weight model with conf 0 gives many boxes: DICOM and PNG sources must give the same ones."""
-    from cxrdet.engines.yolo_predict import predict
+    from cxrdet.engines.yolo.predict import predict
 
     opts = PredictOptions(conf=0.0, max_det=20, batch=3, workers=1, progress=False)
     from_dicom = predict(untrained, find_sources(example_dataset / "test"), opts)
@@ -214,7 +219,7 @@ def test_predict_dicoms_equals_predict_pngs_and_lists_every_image(untrained, con
 
 
 def test_unreadable_dicom_is_listed_and_reported(untrained, example_dataset, tmp_path):
-    from cxrdet.engines.yolo_predict import predict
+    from cxrdet.engines.yolo.predict import predict
 
     source = tmp_path / "dicoms"
     shutil.copytree(example_dataset / "test", source)
@@ -230,7 +235,7 @@ class PanicException(BaseException):
 
 
 def _hostile_frame(abort_id: str, panic_id: str):
-    import cxrdet.predict_sources as sources
+    import cxrdet.engines.yolo.frames as sources
 
     real = sources.read_dicom_png_frame
 
@@ -247,8 +252,8 @@ def _hostile_frame(abort_id: str, panic_id: str):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_crashing_decoder_costs_its_image_only(untrained, example_dataset, tmp_path, monkeypatch, workers):
     """An injected decoder that aborts (SIGABRT) and one that raises a BaseException: predict goes on."""
-    import cxrdet.predict_sources as sources
-    from cxrdet.engines.yolo_predict import predict
+    import cxrdet.engines.yolo.frames as sources
+    from cxrdet.engines.yolo.predict import predict
 
     ids = sorted(p.stem for p in (example_dataset / "test").glob("*.dicom"))
     monkeypatch.setattr(sources, "read_dicom_png_frame", _hostile_frame(ids[0], ids[2]))

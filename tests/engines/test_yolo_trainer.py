@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxrdet.engines import yolo
-from cxrdet.engines.yolo_trainer import VINDR_KEY, VindrValidation
+from cxrdet.engines.yolo import config as yolo_config
+from cxrdet.engines.yolo import dataset as yolo_dataset
+from cxrdet.engines.yolo import oof as yolo_oof
+from cxrdet.engines.yolo.validation import VINDR_KEY, VindrValidation
 from cxrdet.errors import ConfigError
 from cxrdet.io.predictions import BoxTable
 from cxrdet.preprocess.geometry import Resize
@@ -28,29 +30,29 @@ def test_there_are_full_size_and_example_configs():
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_every_config_resolves_and_passes_ultralytics_checks(config, tmp_path):
-    from cxrdet.engines.yolo_fit import _check_args
-    from cxrdet.engines.yolo_sandbox import ultralytics_sandbox
+    from cxrdet.engines.yolo.fit import check_args as _check_args
+    from cxrdet.engines.yolo.sandbox import ultralytics_sandbox
 
-    cfg = yolo.resolve_config(config)
+    cfg = yolo_config.resolve_config(config)
     assert cfg["engine"] == "ultralytics" and cfg["best_metric"] == "vindr_map"
     size, epochs = config.stem.split("_")[1].split("-e")  # the name states size and epochs
     assert cfg["ultralytics"]["imgsz"] == int(size) and cfg["ultralytics"]["epochs"] == int(epochs)
     assert cfg["model"] == config.stem.split("_")[0]
-    assert cfg["work_dir"] == str(Path("runs") / config.stem)
-    args = {**cfg["ultralytics"], "model": yolo.model_yaml(cfg["model"]), "data": "x.yaml"}
+    assert cfg["work_dir"] == str(Path("work_dirs") / config.stem)  # mmengine's default
+    args = {**cfg["ultralytics"], "model": yolo_config.model_yaml(cfg["model"]), "data": "x.yaml"}
     with ultralytics_sandbox(tmp_path):
         _check_args(args)
 
 
 def test_yolov5u_sizes_build_from_ultralytics_yaml_with_14_classes(tmp_path):
-    from cxrdet.engines.yolo_sandbox import ultralytics_sandbox
+    from cxrdet.engines.yolo.sandbox import ultralytics_sandbox
 
     with ultralytics_sandbox(tmp_path):
         from ultralytics.nn.tasks import DetectionModel
 
         params = []
         for size in "nsmlx":
-            model = DetectionModel(yolo.model_yaml(f"yolov5{size}"), nc=14, verbose=False)
+            model = DetectionModel(yolo_config.model_yaml(f"yolov5{size}"), nc=14, verbose=False)
             assert model.yaml["nc"] == 14 and model.model[-1].nc == 14
             assert model.yaml["yaml_file"] == f"yolov5{size}u.yaml"
             assert type(model.model[-1]).__name__ == "Detect"  # anchor-free YOLOv5u head
@@ -61,7 +63,7 @@ def test_yolov5u_sizes_build_from_ultralytics_yaml_with_14_classes(tmp_path):
 @pytest.mark.parametrize("name, expected", [("yolov5n", "yolov5nu.yaml"), ("yolov5su", "yolov5su.yaml"),
                                             ("yolov5x.yaml", "yolov5xu.yaml"), ("yolov5lu.yaml", "yolov5lu.yaml")])
 def test_model_names(name, expected):
-    assert yolo.model_yaml(name) == expected
+    assert yolo_config.model_yaml(name) == expected
 
 
 @pytest.mark.parametrize("options, message", [
@@ -80,37 +82,37 @@ def test_model_names(name, expected):
 ])
 def test_config_errors_are_explained(options, message):
     with pytest.raises(ConfigError, match=message):
-        yolo.resolve_config(EXAMPLE_CONFIG, options)
+        yolo_config.resolve_config(EXAMPLE_CONFIG, options)
 
 
 def test_ultralytics_section_is_type_checked_by_ultralytics(tmp_path):
-    from cxrdet.engines.yolo_fit import _check_args
-    from cxrdet.engines.yolo_sandbox import ultralytics_sandbox
+    from cxrdet.engines.yolo.fit import check_args as _check_args
+    from cxrdet.engines.yolo.sandbox import ultralytics_sandbox
 
-    cfg = yolo.resolve_config(EXAMPLE_CONFIG, ["ultralytics.epochs=many"])  # keys-only section: Ultralytics judges
+    cfg = yolo_config.resolve_config(EXAMPLE_CONFIG, ["ultralytics.epochs=many"])  # keys-only section: Ultralytics judges
     with ultralytics_sandbox(tmp_path), pytest.raises(ConfigError, match="epochs"):
         _check_args({**cfg["ultralytics"], "model": "yolov5nu.yaml", "data": "x.yaml"})
 
 
 def test_select_splits(tmp_path):
-    dataset = yolo.Dataset(tmp_path, 192, 8, ["all", "fold0", "fold1", "fold2"])
-    assert yolo.select_splits(dataset, None, "all") == ["fold0", "fold1", "fold2"]
-    assert yolo.select_splits(dataset, [2, 0], None) == ["fold2", "fold0"]
-    assert yolo.select_splits(dataset, None, None) == ["all"]
+    dataset = yolo_dataset.Dataset(tmp_path, 192, 8, ["all", "fold0", "fold1", "fold2"])
+    assert yolo_dataset.select_splits(dataset, None, "all") == ["fold0", "fold1", "fold2"]
+    assert yolo_dataset.select_splits(dataset, [2, 0], None) == ["fold2", "fold0"]
+    assert yolo_dataset.select_splits(dataset, None, None) == ["all"]
     with pytest.raises(ConfigError, match="not both"):
-        yolo.select_splits(dataset, [0], "all")
+        yolo_dataset.select_splits(dataset, [0], "all")
     with pytest.raises(ConfigError, match="only 'all'"):
-        yolo.select_splits(dataset, None, "3")
+        yolo_dataset.select_splits(dataset, None, "3")
     with pytest.raises(ConfigError, match="no split 'fold7'"):
         dataset.data_yaml("fold7")
     with pytest.raises(ConfigError, match="not a cxrdet convert output"):
-        yolo.Dataset.open(tmp_path)
+        yolo_dataset.Dataset.open(tmp_path)
     with pytest.raises(ConfigError, match="data_root is not set"):
-        yolo.Dataset.open(None)
+        yolo_dataset.Dataset.open(None)
 
 
 def test_sandbox_is_offline_and_undone_on_exit(tmp_path, monkeypatch):
-    from cxrdet.engines import yolo_sandbox
+    from cxrdet.engines.yolo import sandbox as yolo_sandbox
 
     monkeypatch.setenv("ULTRALYTICS_API_KEY", "secret")
     monkeypatch.delenv("YOLO_OFFLINE", raising=False)
@@ -156,7 +158,7 @@ def test_sandbox_is_offline_and_undone_on_exit(tmp_path, monkeypatch):
 def test_local_amp_check_is_off_on_cpu():
     import torch
 
-    from cxrdet.engines.yolo_sandbox import local_amp_check
+    from cxrdet.engines.yolo.sandbox import local_amp_check
 
     assert local_amp_check(torch.nn.Linear(2, 2)) is False
 
@@ -183,12 +185,11 @@ def test_validator_maps_letterboxed_predictions_to_dicom_pixels(validation, tmp_
     """Val letterbox of 'a': PNG 160x140 -> 192x168 (+12 px left pad); boxes must land back on DICOM pixels."""
     import torch
 
-    from cxrdet.engines.yolo_sandbox import ultralytics_sandbox
+    from cxrdet.engines.yolo.sandbox import ultralytics_sandbox
 
     with ultralytics_sandbox(tmp_path):
-        from cxrdet.engines.yolo_trainer import trainer_class
+        from cxrdet.engines.yolo.validator import VindrValidator as validator_cls
 
-        _, validator_cls = trainer_class()
         v = validator_cls.__new__(validator_cls)
         v.device, v.vindr, v._vindr_dets = torch.device("cpu"), validation, []
         dicom = validation.gt.boxes.iloc[:, 3:].to_numpy()
@@ -208,14 +209,13 @@ def test_validator_maps_letterboxed_predictions_to_dicom_pixels(validation, tmp_
 
 @pytest.mark.parametrize("best_metric", ["vindr_map", "ultralytics"])
 def test_fitness_follows_best_metric(validation, tmp_path, monkeypatch, best_metric):
-    from cxrdet.engines.yolo_sandbox import ultralytics_sandbox
+    from cxrdet.engines.yolo.sandbox import ultralytics_sandbox
 
     with ultralytics_sandbox(tmp_path):
         from ultralytics.models.yolo.detect import DetectionValidator
 
-        from cxrdet.engines.yolo_trainer import trainer_class
+        from cxrdet.engines.yolo.validator import VindrValidator as validator_cls
 
-        _, validator_cls = trainer_class()
         monkeypatch.setattr(DetectionValidator, "get_stats", lambda self: {"metrics/mAP50(B)": 0.2, "fitness": 0.05})
         v = validator_cls.__new__(validator_cls)
         validation.best_metric = best_metric
@@ -246,12 +246,12 @@ def test_validation_from_convert_reads_fused_labels_and_scales(example_dataset, 
 def test_combined_oof_needs_every_fold(tmp_path):
     from cxrdet.io.predictions import read_table, write_predictions
 
-    dataset = yolo.Dataset(tmp_path, 192, 8, ["all", "fold0", "fold1"])
+    dataset = yolo_dataset.Dataset(tmp_path, 192, 8, ["all", "fold0", "fold1"])
     fold0 = BoxTable.from_detections([Detections("a", [[1, 2, 3, 4]], [0.5], [3]), Detections("b")])
     write_predictions(fold0, tmp_path / "oof_fold0.csv")
-    assert yolo.combine_oof(tmp_path, dataset) is None  # fold 1 missing
+    assert yolo_oof.combine_oof(tmp_path, dataset) is None  # fold 1 missing
     write_predictions(BoxTable.from_detections([Detections("c", [[5, 6, 7, 8]], [0.25], [8])]),
                       tmp_path / "oof_fold1.csv")
-    combined = read_table(yolo.combine_oof(tmp_path, dataset))
+    combined = read_table(yolo_oof.combine_oof(tmp_path, dataset))
     assert sorted(combined.image_ids) == ["a", "b", "c"] and len(combined) == 2
     assert sorted(combined.boxes["class_id"]) == [3, 8]

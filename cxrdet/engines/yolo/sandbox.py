@@ -1,4 +1,4 @@
-"""Ultralytics edge, safety: run Ultralytics offline, with its settings in the run folder, only where cxrdet calls it.
+"""YOLO engine, safety: run Ultralytics offline, with its settings in the run folder, only where cxrdet calls it.
 
 Nothing here happens at import. :func:`ultralytics_sandbox` is entered around every Ultralytics call cxrdet
 makes (train, validate, predict) and undoes all of it on exit:

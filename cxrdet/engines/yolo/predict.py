@@ -1,8 +1,8 @@
-"""Ultralytics edge, inference: a trained YOLO checkpoint over DICOMs or PNGs -> a BoxTable in ORIGINAL DICOM pixels.
+"""YOLO engine, inference: a trained YOLO checkpoint over DICOMs or PNGs -> a BoxTable in ORIGINAL DICOM pixels.
 
 Decoding runs in crash-isolated worker processes while the model runs (the DICOM decode hides behind
 inference; an image whose decoder aborts, panics or hangs is listed as a failure, without boxes); the model, NMS and letterbox are Ultralytics' own (``AutoBackend``, ``non_max_suppression``,
-letterbox mirrored in :mod:`cxrdet.predict_sources`). ``tta`` adds the horizontal flip, merged with WBF
+letterbox mirrored in :mod:`cxrdet.engines.yolo.letterbox`). ``tta`` adds the horizontal flip, merged with WBF
 by :func:`cxrdet.ensemble.tta.merge_tta`. Every image is listed in the result, with or without boxes.
 """
 
@@ -12,23 +12,24 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cxrdet.engines.base import PredictResult
+from cxrdet.engines.no_finding import append_no_finding  # noqa: F401 - re-exported
+from cxrdet.engines.yolo.checkpoints import CXRDET_KEY
+from cxrdet.engines.yolo.frames import Prepared
+from cxrdet.engines.yolo.letterbox import Letterbox
 from cxrdet.errors import ConfigError, InputError
 from cxrdet.io.predictions import BoxTable
-from cxrdet.predict_sources import Letterbox, Prepared, SourceImage
+from cxrdet.io.sources import SourceImage
 from cxrdet.structures import Detections
-from cxrdet.vindr import BOX_COLUMNS, CLASS_NAMES, NO_FINDING, NO_FINDING_BOX, NUM_FINDING_CLASSES
+from cxrdet.vindr import CLASS_NAMES, NUM_FINDING_CLASSES
 
 log = logging.getLogger(__name__)
-
-CXRDET_KEY = "cxrdet"
-"""Checkpoint entry where ``cxrdet train`` records the preprocessing the model was trained with."""
-
 
 @dataclass
 class PredictOptions:
@@ -49,16 +50,6 @@ class PredictOptions:
     device: str | None = None
     half: bool = False
     progress: bool = True
-
-
-@dataclass
-class PredictResult:
-    """What :func:`predict` produced."""
-
-    table: BoxTable
-    failures: dict[str, str] = field(default_factory=dict)  # image_id -> reason
-    seconds: float = 0.0
-    settings: dict = field(default_factory=dict)
 
 
 def boxes_to_original(boxes, letterbox: Letterbox, resize) -> np.ndarray:
@@ -83,23 +74,6 @@ def detections_for(items: list[Prepared], outputs: list[np.ndarray], canvas_widt
         out.append(Detections(item.image_id, boxes_to_original(det[:, :4], letterbox, item.resize),
                               det[:, 4], det[:, 5].astype(np.int64)))
     return out
-
-
-def append_no_finding(table: BoxTable) -> BoxTable:
-    """Adds ``14 p 0 0 1 1`` to every image, ``p = 1 - its highest finding score`` (1 without boxes).
-
-    A detector-only estimate of normality (the winners used a classifier; see ``cxrdet submit
-    --normal-prob``); existing class-14 rows are replaced.
-    """
-    boxes = table.boxes[table.boxes["class_id"] != NO_FINDING]
-    top = boxes.groupby("image_id", sort=False)["score"].max()
-    ids = table.images.index
-    p = 1.0 - top.reindex(ids).fillna(0.0).clip(0.0, 1.0).to_numpy()
-    rows = pd.DataFrame({"image_id": ids.astype(str), "class_id": NO_FINDING, "score": p,
-                         **{c: v for c, v in zip(BOX_COLUMNS, NO_FINDING_BOX)}})
-    parts = [f for f in (boxes, rows) if len(f)]  # no empty frame in concat: keeps one-chunk string columns
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else boxes)
-    return BoxTable(frame, table.images.copy(), table.source)
 
 
 def _settings(weights: Path, ckpt: dict, opts: PredictOptions, items: list[SourceImage]) -> dict:
@@ -142,7 +116,7 @@ def default_workers() -> int:
 
 
 def _batches(items: list[SourceImage], settings: dict, stride: int, opts: PredictOptions):
-    from cxrdet.predict_sources import InferenceImages, prepared_batches
+    from cxrdet.engines.yolo.frames import InferenceImages, prepared_batches
 
     dataset = InferenceImages(items, settings["imgsz"], stride, settings["png_size"] or 0, settings["bit_depth"])
     workers = default_workers() if opts.workers is None else max(0, int(opts.workers))
@@ -177,7 +151,7 @@ def predict(weights: str | Path, items: list[SourceImage], opts: PredictOptions 
 
     Args:
         weights: a local ``.pt`` (never downloaded).
-        items: the images (see :func:`cxrdet.predict_sources.find_sources`).
+        items: the images (see :func:`cxrdet.io.sources.find_sources`).
         opts: inference options.
 
     Returns:
@@ -186,7 +160,7 @@ def predict(weights: str | Path, items: list[SourceImage], opts: PredictOptions 
     Raises:
         InputError: missing weights file. ConfigError: sizes that cannot be determined.
     """
-    from cxrdet.engines.yolo_sandbox import ultralytics_sandbox
+    from cxrdet.engines.yolo.sandbox import ultralytics_sandbox
 
     opts = opts or PredictOptions()
     weights = Path(weights)

@@ -1,0 +1,152 @@
+"""The engine seam: what every training framework behind ``cxrdet train | test | predict`` implements.
+
+An engine owns its config section (it resolves and checks the config, unknown keys included), trains,
+scores a checkpoint on its config's validation split, predicts images and writes out-of-fold predictions,
+and converts to cxrdet's contract at its edge (a :class:`~cxrdet.io.predictions.BoxTable` in ORIGINAL DICOM
+pixels). Commands pick the engine from the config's ``engine`` key (:func:`engine_class`) and never branch
+on it. The interface follows mmengine's Runner vocabulary (``work_dir``, ``load_from``, ``resume``,
+``_base_`` configs), so a Runner-based engine implements it as well as the Ultralytics one.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cxrdet.errors import ConfigError
+
+ENGINES: dict[str, str] = {
+    "ultralytics": "cxrdet.engines.yolo.engine:YoloEngine",
+}
+"""Engine name (a config's ``engine`` key) -> ``module:Class``, imported on first use."""
+
+
+@dataclass
+class TrainResult:
+    """One training run of :meth:`Engine.train` (a fold, or ``all``).
+
+    Attributes:
+        split: ``foldK`` or ``all``.
+        save_dir: the run's folder.
+        best: the checkpoint picked by the VinDr metric.
+        vindr_map: its validation VinDr mAP (None if not scored).
+        oof: the out-of-fold prediction file written after a fold, or None.
+        seconds: wall time of the run.
+    """
+
+    split: str
+    save_dir: Path
+    best: Path
+    vindr_map: float | None
+    oof: Path | None
+    seconds: float
+
+
+@dataclass
+class PredictResult:
+    """What :meth:`Engine.predict` produced."""
+
+    table: Any  # a cxrdet.io.predictions.BoxTable, every image listed, boxes in original pixels
+    failures: dict[str, str] = field(default_factory=dict)  # image_id -> reason
+    seconds: float = 0.0
+    settings: dict = field(default_factory=dict)
+
+
+class Engine(abc.ABC):
+    """A training framework behind cxrdet's commands, built from a resolved config.
+
+    Args:
+        cfg: the resolved config (:meth:`from_config`): defaults < file < ``--cfg-options``.
+        config_path: the file it came from (None: defaults or a checkpoint alone).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, cfg: Mapping[str, Any], config_path: str | os.PathLike | None = None) -> None:
+        self.cfg = dict(cfg)
+        self.config_path = None if config_path is None else Path(config_path)
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, path: str | os.PathLike | None, options: Mapping[str, Any] | None = None) -> Engine:
+        """The engine of a config file with ``--cfg-options`` applied (checked: unknown keys are rejected)."""
+
+    @classmethod
+    def reads_checkpoint_alone(cls, checkpoint: str | os.PathLike) -> bool:
+        """Whether ``cxrdet predict CHECKPOINT`` (no config) can use this engine for ``checkpoint``."""
+        return False
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | os.PathLike) -> Engine:
+        """The engine for a checkpoint that carries what prediction needs (see :meth:`reads_checkpoint_alone`)."""
+        raise ConfigError(f"{checkpoint}: the {cls.name!r} engine needs its config: cxrdet predict CONFIG CHECKPOINT")
+
+    @staticmethod
+    @abc.abstractmethod
+    def flag_options(data_root: str | None = None, work_dir: str | None = None, load_from: str | None = None,
+                     device: str | None = None) -> dict[str, Any]:
+        """The command-line shortcut flags as config options of this engine (they win over ``--cfg-options``)."""
+
+    @property
+    def work_dir(self) -> Path:
+        """Where runs, checkpoints and the resolved config go (mmengine's ``work_dir``)."""
+        return Path(self.cfg["work_dir"])
+
+    @abc.abstractmethod
+    def select_splits(self, fold: Sequence[int] | None = None, folds: str | None = None) -> list[str]:
+        """``--fold K`` (repeatable) / ``--folds all`` / neither -> the split names :meth:`train` takes."""
+
+    @abc.abstractmethod
+    def train(self, splits: Sequence[str] | None = None, resume: bool | str | None = None) -> list[TrainResult]:
+        """Trains one model per split; ``resume``: ``auto`` (each split's last checkpoint), a path, or None."""
+
+    @abc.abstractmethod
+    def test(self, checkpoint: str | os.PathLike, split: str | None = None):
+        """Scores ``checkpoint`` on the config's validation split; returns a :class:`cxrdet.evaluation.voc` result."""
+
+    @abc.abstractmethod
+    def predict(self, checkpoint: str | os.PathLike, items: Sequence, **options: Any) -> PredictResult:
+        """Predicts ``items`` (:func:`cxrdet.io.sources.find_sources`); boxes in ORIGINAL DICOM pixels."""
+
+    @abc.abstractmethod
+    def write_oof(self, checkpoint: str | os.PathLike, split: str, out: str | os.PathLike) -> Path:
+        """Predicts a fold's validation images with ``checkpoint`` into the prediction file ``out``."""
+
+
+def engine_class(name: str) -> type[Engine]:
+    """The engine class registered as ``name`` in :data:`ENGINES`.
+
+    Raises:
+        ConfigError: no such engine (with the available names).
+    """
+    if name not in ENGINES:
+        raise ConfigError(f"engine={name!r}: no such engine (available: {', '.join(repr(k) for k in ENGINES)})")
+    module, _, attr = ENGINES[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def engine_of_config(path: str | os.PathLike, options: Mapping[str, Any] | None = None) -> Engine:
+    """The engine a config names in its ``engine`` key (``--cfg-options engine=...`` wins), built from it."""
+    from cxrdet.config import read_file
+
+    name = (options or {}).get("engine") or read_file(path).get("engine", "ultralytics")
+    return engine_class(str(name)).from_config(path, options)
+
+
+def engine_of_checkpoint(checkpoint: str | os.PathLike) -> Engine:
+    """The engine that predicts with ``checkpoint`` alone (e.g. a YOLO ``.pt`` written by cxrdet train).
+
+    Raises:
+        ConfigError: no engine reads it without its config.
+    """
+    for name in ENGINES:
+        cls = engine_class(name)
+        if cls.reads_checkpoint_alone(checkpoint):
+            return cls.from_checkpoint(checkpoint)
+    raise ConfigError(f"{checkpoint}: no engine predicts with this file alone; give its config first "
+                      "(cxrdet predict CONFIG CHECKPOINT)")
