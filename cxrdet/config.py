@@ -1,9 +1,13 @@
-"""Configs for every engine: mmengine python files (shallow ``_base_``) + typed ``--cfg-options``, checked keys.
+"""Configs for every engine: mmengine python files read and overridden by mmengine's own ``Config``.
 
-Override order is explicit: an engine's defaults < the config file (its ``_base_`` first) < ``--cfg-options``.
-Every key must exist in the defaults (nested dicts are checked key by key); an unknown key is rejected
-with the closest known names ("did you mean ..."), and a value whose type does not fit the default is
-rejected too. The module knows nothing about Ultralytics or MMDetection: engines pass their defaults.
+:func:`read_config` is ``mmengine.config.Config.fromfile`` (``_base_`` files, relative or package-scoped such
+as ``mmdet::_base_/default_runtime.py``, ``_delete_=True`` to replace a base section) followed by
+``Config.merge_from_dict`` of the ``--cfg-options`` (dotted keys, list indices such as ``a.2.b=...``,
+``_delete_``); :func:`dump_config` is ``Config.dump``. Nothing here knows a schema: an engine adapter that owns
+a section checks its keys (:func:`load_config` with that engine's defaults: unknown keys rejected with the
+closest known names, "did you mean ..."). Override order is explicit: an engine's defaults < the config file
+(its ``_base_`` first) < ``--cfg-options``. Configs shipped with cxrdet live in ``cxrdet/.mim/configs``
+(:func:`resolve_path`).
 """
 
 from __future__ import annotations
@@ -166,27 +170,78 @@ def resolve_path(path: str | os.PathLike) -> Path:
                       f"{packaged_configs()})")
 
 
-def read_file(path: str | os.PathLike) -> dict[str, Any]:
-    """A config file as a plain dict (mmengine ``Config.fromfile``: ``_base_`` merged in, private names dropped).
+def flatten_options(options: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (what ``Config.merge_from_dict`` takes); a ``_delete_`` dict stays whole."""
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and not value.get("_delete_"):
+            out.update(flatten_options(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def read_config(path: str | os.PathLike | None, options: Mapping[str, Any] | Iterable[str] | None = None):
+    """An ``mmengine.config.Config``: the file with its ``_base_`` merged, then ``options`` by mmengine's rules.
+
+    Args:
+        path: the config file (None: an empty config).
+        options: ``--cfg-options`` items (``"a.b=1"``, ``"a.0.b=2"``) or an already parsed (nested or dotted) dict.
+
+    Raises:
+        ConfigError: missing file, a file mmengine cannot read, or options it cannot merge (with the reason).
+    """
+    from mmengine.config import Config
+
+    if path is None:
+        cfg = Config()
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            cfg = Config.fromfile(str(path))
+        except Exception as err:  # noqa: BLE001 - syntax errors, bad _base_, ...: the user's file
+            raise ConfigError(f"{path}: cannot read config: {type(err).__name__}: {err}") from None
+    if options:
+        parsed = options if isinstance(options, Mapping) else parse_options(options)
+        try:
+            cfg.merge_from_dict(flatten_options(parsed), allow_list_keys=True)
+        except (KeyError, TypeError, ValueError, IndexError, AssertionError) as err:
+            raise ConfigError(f"--cfg-options: {err}") from None
+    return cfg
+
+
+def _plain(value: Any) -> Any:
+    """mmengine ``ConfigDict`` / tuples / paths -> plain dicts, tuples and strings (recursively)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def read_file(path: str | os.PathLike, options: Mapping[str, Any] | Iterable[str] | None = None) -> dict[str, Any]:
+    """A config file (+ ``options``) as a plain dict: :func:`read_config`, private names (``_base_``...) dropped.
 
     Raises:
         ConfigError: missing file or a file mmengine cannot read (with its reason).
     """
-    from mmengine.config import Config
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        cfg = Config.fromfile(str(path))
-    except Exception as err:  # noqa: BLE001 - syntax errors, bad _base_, ...: the user's file
-        raise ConfigError(f"{path}: cannot read config: {type(err).__name__}: {err}") from None
-    return {k: v for k, v in cfg.to_dict().items() if not k.startswith("_")}
+    cfg = read_config(path, options)
+    return {k: _plain(v) for k, v in cfg.to_dict().items() if not k.startswith("_")}
 
 
 def load_config(path: str | os.PathLike | None, defaults: Mapping[str, Any],
                 options: Mapping[str, Any] | Iterable[str] | None = None) -> dict[str, Any]:
-    """Resolve a config: ``defaults`` < file (with ``_base_``) < ``options``, every key checked against ``defaults``.
+    """For an engine adapter: ``defaults`` < file (with ``_base_``) < ``options``, every key checked against ``defaults``.
+
+    The file and the options are merged by mmengine (:func:`read_config`); the result is then laid over the
+    engine's ``defaults``, which name every key the engine accepts.
 
     Args:
         path: the config file, or None for the defaults alone.
@@ -200,13 +255,7 @@ def load_config(path: str | os.PathLike | None, defaults: Mapping[str, Any],
         ConfigError: unreadable file, unknown keys (with suggestions), values of the wrong type.
     """
     schema = dict(defaults)
-    resolved = _materialise(schema)
-    if path is not None:
-        resolved = merge(resolved, read_file(path), schema)
-    if options:
-        parsed = options if isinstance(options, Mapping) else parse_options(options)
-        resolved = merge(resolved, parsed, schema)
-    return resolved
+    return merge(_materialise(schema), read_file(path, options) if path is not None or options else {}, schema)
 
 
 def _materialise(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -222,20 +271,12 @@ def _materialise(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def dump_config(cfg: Mapping[str, Any], path: str | os.PathLike) -> Path:
-    """Write a resolved config as a python config file that :func:`read_file` reads back to the same dict."""
+    """Writes a resolved config with ``mmengine``'s ``Config.dump``; :func:`read_file` reads it back to the same dict."""
+    from mmengine.config import Config
+
     from cxrdet.io.atomic import write_text
 
     path = Path(path)
-    lines = ["# resolved by cxrdet: defaults < config file < --cfg-options\n"]
-    lines += [f"{key} = {_literal(value)}\n" for key, value in cfg.items()]
-    write_text(path, "".join(lines))
+    text = Config(_plain(dict(cfg))).pretty_text
+    write_text(path, "# resolved by cxrdet: defaults < config file < --cfg-options\n" + text)
     return path
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "dict(" + ", ".join(f"{k}={_literal(v)}" if str(k).isidentifier() else f"**{{{k!r}: {_literal(v)}}}"
-                                   for k, v in value.items()) + ")"
-    if isinstance(value, Path):
-        return repr(str(value))
-    return repr(value)

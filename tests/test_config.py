@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +143,84 @@ def test_file_errors_name_the_file(tmp_path):
     broken = _write(tmp_path / "broken.py", "x = (\n")
     with pytest.raises(ConfigError, match="broken.py: cannot read config"):
         load_config(broken, DEFAULTS)
+
+
+def test_options_follow_mmengine_list_indices_and_delete(tmp_path):
+    """``--cfg-options`` merge as mmengine's ``Config.merge_from_dict``: ``a.2.b`` indexes lists, ``_delete_``."""
+    from cxrdet.config import read_config
+
+    base = _write(tmp_path / "base.py", """
+        pipeline = [dict(type='A', p=1), dict(type='B', p=2), dict(type='C', p=3)]
+        section = dict(lr=0.1, steps=5, mode='a')
+    """)
+    child = _write(tmp_path / "child.py", """
+        _base_ = ['./base.py']
+        section = dict(_delete_=True, lr=0.5)
+    """)
+    cfg = read_file(child, ["pipeline.2.p=30", "pipeline.0.type=Z"])
+    assert cfg["pipeline"] == [{"type": "Z", "p": 1}, {"type": "B", "p": 2}, {"type": "C", "p": 30}]
+    assert cfg["section"] == {"lr": 0.5}  # _delete_ in the file replaced the base section
+    replaced = read_file(child, {"section": {"_delete_": True, "steps": 9}})
+    assert replaced["section"] == {"steps": 9}  # and in the options too
+    assert type(read_config(child)).__name__ == "Config"
+    with pytest.raises(ConfigError, match="--cfg-options"):
+        read_file(child, ["pipeline.7.p=1"])  # no such list index
+
+
+def test_delete_drops_base_keys_before_the_defaults_fill_in(tmp_path):
+    base = _write(tmp_path / "base.py", "section = dict(lr=0.1, steps=5)\n")
+    child = _write(tmp_path / "child.py", "_base_ = ['./base.py']\nsection = dict(_delete_=True, mode='z')\n")
+    assert load_config(child, DEFAULTS)["section"] == {"lr": 0.01, "steps": 3, "mode": "z"}  # defaults < file
+
+
+def test_package_scoped_mmdet_bases_are_read(tmp_path):
+    child = _write(tmp_path / "det.py", """
+        _base_ = ['mmdet::_base_/default_runtime.py']
+        work_dir = 'work_dirs/det'
+    """)
+    cfg = read_file(child)
+    assert cfg["default_scope"] == "mmdet" and cfg["work_dir"] == "work_dirs/det" and "default_hooks" in cfg
+
+
+def test_dump_uses_mmengine_pretty_text(tmp_path):
+    from mmengine.config import Config
+
+    cfg = {"a": [1, (2, 3)], "b": {"c": None, "d e": "x"}, "p": "runs/a b"}
+    path = dump_config(cfg, tmp_path / "d.py")
+    assert read_file(path) == cfg
+    assert path.read_text().endswith(Config(cfg).pretty_text)
+
+
+def test_shipped_configs_resolve_from_any_folder(tmp_path, monkeypatch):
+    from cxrdet.config import packaged_configs, resolve_path
+
+    tree = Path(__file__).parents[1] / "configs"
+    shipped = packaged_configs()
+    assert shipped.is_dir() and shipped.resolve() == tree.resolve()  # editable install: the tree's configs/
+    monkeypatch.chdir(tmp_path)
+    for name in ("yolo/yolov5s_1024-e40_vindr.py", "configs/yolo/yolov5s_1024-e40_vindr.py"):
+        found = resolve_path(name)
+        assert found.is_file() and found.read_text() == (tree / "yolo" / "yolov5s_1024-e40_vindr.py").read_text()
+    (tmp_path / "yolo").mkdir()
+    _write(tmp_path / "yolo" / "yolov5s_1024-e40_vindr.py", "x = 1\n")
+    assert resolve_path("yolo/yolov5s_1024-e40_vindr.py") == Path("yolo/yolov5s_1024-e40_vindr.py")  # local wins
+    with pytest.raises(ConfigError, match="config file not found"):
+        resolve_path("yolo/none.py")
+
+
+@pytest.mark.slow
+def test_wheel_ships_every_config(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).parents[1]
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                             str(tmp_path), str(root)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (wheel,) = tmp_path.glob("cxrdet-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"cxrdet/.mim/configs/{p.relative_to(root / 'configs').as_posix()}"
+                for p in (root / "configs").rglob("*.py")}
+    assert expected and expected <= names
+    assert "cxrdet/datasets/transforms/loading.py" in names and "cxrdet/engines/yolo/trainer.py" in names

@@ -79,6 +79,11 @@ def test_model_names(name, expected):
     (["vindr_iou=0"], "vindr_iou"),
     (["predict.tta=1"], "expects true or false"),
     (["oof=yes"], "expects true or false"),
+    (["randomness.seed=abc"], "randomness.seed"),
+    (["randomness.sed=1"], r"did you mean 'randomness\.seed'"),
+    (["resume=3"], "resume="),
+    (["resume=[1]"], "resume="),
+    (["ultralytics.resume=true"], "set by cxrdet: use resume"),
 ])
 def test_config_errors_are_explained(options, message):
     with pytest.raises(ConfigError, match=message):
@@ -255,3 +260,38 @@ def test_combined_oof_needs_every_fold(tmp_path):
     combined = read_table(yolo_oof.combine_oof(tmp_path, dataset))
     assert sorted(combined.image_ids) == ["a", "b", "c"] and len(combined) == 2
     assert sorted(combined.boxes["class_id"]) == [3, 8]
+
+
+def test_mmengine_names_reach_ultralytics(tmp_path):
+    """``randomness.seed`` is Ultralytics' seed, ``load_from`` its ``pretrained``; ``work_dir`` its project."""
+    from cxrdet.engines.yolo.fit import ultralytics_args
+    from cxrdet.engines.yolo.validation import SETTINGS_KEY
+
+    (tmp_path / "yolo" / "fold0").mkdir(parents=True)
+    (tmp_path / "yolo" / "fold0" / "data.yaml").write_text(f"val: {tmp_path / 'val.txt'}\n")
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"")
+    cfg = yolo_config.resolve_config(EXAMPLE_CONFIG, ["randomness.seed=7", f"load_from={weights}"])
+    assert cfg["randomness"] == {"seed": 7} and cfg["resume"] is False
+    args = ultralytics_args(cfg, yolo_dataset.Dataset(tmp_path, 192, 8, ["fold0"]), "fold0", tmp_path / "w")
+    assert args["seed"] == 7 and args["pretrained"] == str(weights.resolve()) and args["project"] == str(tmp_path / "w")
+    assert args[SETTINGS_KEY] == {"data_root": str(tmp_path.resolve()), "val_list": str((tmp_path / "val.txt").resolve()),
+                                  "vindr_iou": 0.4, "best_metric": "vindr_map"}
+    assert yolo_config.resolve_config(EXAMPLE_CONFIG)["randomness"] == {"seed": 0}  # the shipped recipe's seed
+
+
+def test_resume_names_a_checkpoint(tmp_path):
+    from cxrdet.engines.yolo.fit import resume_checkpoint
+
+    last = tmp_path / "fold0" / "weights" / "last.pt"
+    assert resume_checkpoint(tmp_path, "fold0", None) is None and resume_checkpoint(tmp_path, "fold0", False) is None
+    with pytest.raises(ConfigError, match="no .*last.pt to resume from"):
+        resume_checkpoint(tmp_path, "fold0", "auto")
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"")
+    assert resume_checkpoint(tmp_path, "fold0", "auto") == last == resume_checkpoint(tmp_path, "fold0", True)
+    other = tmp_path / "elsewhere.pt"
+    with pytest.raises(ConfigError, match="elsewhere.pt"):
+        resume_checkpoint(tmp_path, "fold0", str(other))
+    other.write_bytes(b"")
+    assert resume_checkpoint(tmp_path, "fold0", str(other)) == other.resolve()

@@ -8,7 +8,9 @@ engine = 'ultralytics'
 data_root = 'data/vindr_1024'  # a cxrdet convert output folder (PNGs, meta.csv, yolo/foldK/data.yaml)
 model = 'yolov5s'  # yolov5{n,s,m,l,x}: built from Ultralytics' yolov5{n,s,m,l,x}u.yaml (random init)
 load_from = None  # a LOCAL .pt to initialise from (e.g. COCO yolov5su.pt you copied here); never downloaded
+resume = False  # 'auto': continue each split from its last.pt; a path: from that checkpoint (cxrdet train --resume)
 work_dir = None  # default: work_dirs/<config file name> (mmengine's default)
+randomness = dict(seed=0)  # Ultralytics' seed (mmengine's name); None: ultralytics.seed
 best_metric = 'vindr_map'  # best.pt by VinDr mAP@0.4 on the fold's validation images ('ultralytics': mAP50-95)
 vindr_iou = 0.4
 oof = True  # after each fold, predict its validation images -> work_dir/oof_foldK.csv (for tune-ensemble)
@@ -38,6 +40,5 @@ ultralytics = dict(  # Ultralytics train arguments (https://docs.ultralytics.com
     hsv_v=0.4,
     amp=True,  # on CUDA; cxrdet's offline AMP check replaces Ultralytics' (which downloads a model)
     plots=False,  # plots need fonts and write many images; numbers are in results.csv
-    seed=0,
     workers=8,
 )

@@ -30,7 +30,8 @@ def untrained_checkpoint(cfg: dict, out: str | Path, png_size: int, bit_depth: i
     with tempfile.TemporaryDirectory(prefix="cxrdet-ultralytics-") as tmp, ultralytics_sandbox(tmp):
         from ultralytics.nn.tasks import DetectionModel
 
-        torch.manual_seed(int(cfg["ultralytics"].get("seed") or 0))
+        seed = (cfg.get("randomness") or {}).get("seed")
+        torch.manual_seed(int(cfg["ultralytics"].get("seed") or 0) if seed is None else int(seed))
         model = DetectionModel(model_yaml(cfg["model"]), nc=NUM_FINDING_CLASSES, verbose=False)
         model.names = {i: CLASS_NAMES[i] for i in range(NUM_FINDING_CLASSES)}
         imgsz = int(cfg["ultralytics"]["imgsz"])

@@ -24,7 +24,7 @@ ENGINE = "ultralytics"
 MODEL_RE = re.compile(r"^yolov5([nsmlx])u?(\.ya?ml)?$")
 RESERVED = {  # Ultralytics arguments that cxrdet sets itself, and the cxrdet key to use instead
     "model": "model", "data": "data_root and --fold", "project": "work_dir", "name": "--fold",
-    "exist_ok": "work_dir", "pretrained": "load_from", "resume": "cxrdet train --resume", "task": "(detect only)",
+    "exist_ok": "work_dir", "pretrained": "load_from", "resume": "resume (or cxrdet train --resume)", "task": "(detect only)",
     "mode": "(train)", "save_dir": "work_dir", "cfg": "the config file", "source": "cxrdet predict --source",
 }
 CXRDET_ULTRALYTICS_DEFAULTS = {
@@ -53,7 +53,9 @@ def config_defaults() -> dict:
         "data_root": None,
         "model": "yolov5s",
         "load_from": None,
+        "resume": None,  # False / None, True or "auto", or a checkpoint path: checked in check_config
         "work_dir": None,
+        "randomness": {"seed": None},
         "best_metric": "vindr_map",
         "vindr_iou": 0.4,
         "oof": True,
@@ -115,6 +117,11 @@ def check_config(cfg: dict) -> None:
         raise ConfigError(f"best_metric={cfg['best_metric']!r}: expected one of {BEST_METRICS}")
     if not 0 < float(cfg["vindr_iou"]) <= 1:
         raise ConfigError(f"vindr_iou={cfg['vindr_iou']}: expected a value in (0, 1]")
+    seed = cfg["randomness"]["seed"]
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"randomness.seed={seed!r}: expected an integer or None")
+    if not (cfg["resume"] in (None, False, True, "auto") or isinstance(cfg["resume"], str)):
+        raise ConfigError(f"resume={cfg['resume']!r}: expected False, 'auto' or a checkpoint path")
     if cfg["load_from"] is not None and not Path(cfg["load_from"]).is_file():
         raise ConfigError(f"load_from={cfg['load_from']!r}: no such local file (cxrdet never downloads weights)")
     unknown = set(cfg["predict"]) - set(config_defaults()["predict"])

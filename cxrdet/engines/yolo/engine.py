@@ -53,6 +53,7 @@ class YoloEngine(Engine):
     def train(self, splits: Sequence[str] | None = None, resume: bool | str | None = None) -> list[TrainResult]:
         from cxrdet.engines.yolo.fit import train
 
+        resume = self.cfg.get("resume") if resume is None else resume  # --resume wins over the config's
         return train(self.cfg, list(splits) if splits else None, resume)
 
     def _val_list(self, split: str) -> Path:
