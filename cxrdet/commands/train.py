@@ -40,12 +40,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def engine_from(args: argparse.Namespace):
     """The engine the config names, with ``--cfg-options`` < the shortcut flags applied."""
     from cxrdet.config import merge, parse_options, resolve_path
-    from cxrdet.engines.base import engine_class
-    from cxrdet.config import read_file
+    from cxrdet.engines.base import engine_class_of_config
 
     path = resolve_path(args.config)
     options = parse_options(args.cfg_options)
-    cls = engine_class(str(options.get("engine") or read_file(path).get("engine", "ultralytics")))
+    cls = engine_class_of_config(path, options)
     flags = cls.flag_options(data_root=getattr(args, "data_root", None), work_dir=getattr(args, "work_dir", None),
                              load_from=getattr(args, "load_from", None), device=getattr(args, "device", None))
     return cls.from_config(path, merge(options, flags))

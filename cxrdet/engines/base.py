@@ -130,12 +130,17 @@ def engine_class(name: str) -> type[Engine]:
     return getattr(importlib.import_module(module), attr)
 
 
-def engine_of_config(path: str | os.PathLike, options: Mapping[str, Any] | None = None) -> Engine:
-    """The engine a config names in its ``engine`` key (``--cfg-options engine=...`` wins), built from it."""
+def engine_class_of_config(path: str | os.PathLike, options: Mapping[str, Any] | None = None) -> type[Engine]:
+    """The engine class a config names in its ``engine`` key (``--cfg-options engine=...`` wins)."""
     from cxrdet.config import read_file
 
     name = (options or {}).get("engine") or read_file(path).get("engine", "ultralytics")
-    return engine_class(str(name)).from_config(path, options)
+    return engine_class(str(name))
+
+
+def engine_of_config(path: str | os.PathLike, options: Mapping[str, Any] | None = None) -> Engine:
+    """The engine a config names in its ``engine`` key, built from the config and ``options``."""
+    return engine_class_of_config(path, options).from_config(path, options)
 
 
 def engine_of_checkpoint(checkpoint: str | os.PathLike) -> Engine:
