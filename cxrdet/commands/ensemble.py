@@ -47,18 +47,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ignore boxes scoring below this (wbf, nmw; default 0)")
     parser.add_argument("--format", choices=("predictions", "kaggle"), default="predictions",
                         help="write a prediction file (default) or a Kaggle submission CSV")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out if it exists (never one of the input files)")
 
 
 def load_inputs(args: argparse.Namespace):
-    """Reads the prediction files (flipped ones mapped back) and the optional sizes file."""
-    from cxrdet.io.sizes import read_sizes
-    from cxrdet.ensemble.tta import deaugment_table
-    from cxrdet.io.predictions import read_table
+    """Reads the prediction files (flipped ones mapped back), the optional sizes file and the class list.
 
+    The class list comes from the files' ``PRED.classes.json`` (or their folder's ``classes.json``); VinDr
+    when they have none.
+    """
+    from cxrdet.ensemble.tta import deaugment_table
+    from cxrdet.io.metainfo import meta_for
+    from cxrdet.io.predictions import read_table
+    from cxrdet.io.sizes import read_sizes
+
+    meta = meta_for([*args.preds, *args.hflip])
     sizes = read_sizes(args.sizes) if args.sizes else None
-    tables = [read_table(p) for p in args.preds]
-    tables += [deaugment_table(read_table(p), "h", sizes) for p in args.hflip]
-    return tables, sizes
+    tables = [read_table(p, meta=meta) for p in args.preds]
+    tables += [deaugment_table(read_table(p, meta=meta), "h", sizes, meta) for p in args.hflip]
+    return tables, sizes, meta
 
 
 def fusion_options(args: argparse.Namespace) -> dict:
@@ -69,16 +77,21 @@ def fusion_options(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from cxrdet.ensemble.fuse import ensemble_tables
-    from cxrdet.io.predictions import write_kaggle, write_predictions
+    from cxrdet.io.metainfo import write_companion
+    from cxrdet.io.outputs import check_output_file
+    from cxrdet.io.prediction_strings import write_kaggle
+    from cxrdet.io.predictions import write_predictions
 
-    tables, sizes = load_inputs(args)
+    check_output_file(args.out, [*args.preds, *args.hflip, args.sizes], overwrite=args.overwrite)
+    tables, sizes, meta = load_inputs(args)
     fused = ensemble_tables(tables, args.method, args.weights, args.iou_thr, args.skip_box_thr,
                             missing=args.missing, sizes=sizes, unknown_size=args.unknown_size,
-                            **fusion_options(args))
+                            meta=meta, **fusion_options(args))
     if args.format == "kaggle":
         write_kaggle(fused, args.out)
     else:
         write_predictions(fused, args.out)
+    write_companion(args.out, meta)
     print(f"{args.method}: {sum(len(t) for t in tables)} boxes from {len(tables)} files -> {len(fused)} boxes "
           f"on {len(fused.images)} images -> {args.out}")
     return 0

@@ -18,8 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="voc: devkit matching (default, the competition's); best_unmatched: alternative")
     parser.add_argument("--ignore-unknown-images", action="store_true",
                         help="drop predictions on images that are not in the ground truth (default: error)")
-    parser.add_argument("--json", metavar="OUT", help="write the numbers as JSON")
-    parser.add_argument("--plots", metavar="DIR", help="write per-class precision-recall PNGs")
+    parser.add_argument("--json", metavar="OUT", help="write the numbers as JSON (a new file unless --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the --json file if it exists (never one of the inputs)")
+    parser.add_argument("--plots", metavar="DIR", help="write per-class precision-recall PNGs into this folder")
     parser.add_argument("--coco", action="store_true",
                         help="also compute COCO-style mAP@0.4/@0.5/@0.5:0.95 with pycocotools (slower)")
 
@@ -35,20 +37,27 @@ def run(args: argparse.Namespace) -> int:
     from cxrdet.errors import ConfigError
     from cxrdet.evaluation.voc import vindr_map
     from cxrdet.io.atomic import write_text
+    from cxrdet.io.metainfo import meta_for
+    from cxrdet.io.outputs import check_output_dir, check_output_file
     from cxrdet.io.predictions import read_table
 
     if not 0.0 < args.iou <= 1.0:
         raise ConfigError(f"--iou must be in (0, 1], got {args.iou}")
-    gt = read_table(args.gt, role="gt", gt_fuse=args.gt_fuse)
-    pred = read_table(args.pred, role="pred")
+    if args.json:
+        check_output_file(args.json, [args.gt, args.pred], overwrite=args.overwrite)
+    if args.plots:
+        check_output_dir(args.plots, "--plots")
+    meta = meta_for([args.pred, args.gt])
+    gt = read_table(args.gt, role="gt", gt_fuse=args.gt_fuse, meta=meta)
+    pred = read_table(args.pred, role="pred", meta=meta)
     result = vindr_map(gt, pred, iou_thr=args.iou, match=args.match,
                        unknown_images="ignore" if args.ignore_unknown_images else "error",
-                       curves=bool(args.plots))
+                       curves=bool(args.plots), meta=meta)
     coco = None
     if args.coco:
         from cxrdet.evaluation.coco import coco_map
 
-        coco = coco_map(gt, pred)
+        coco = coco_map(gt, pred, meta)
     if args.plots:
         from cxrdet.evaluation.plots import plot_pr_curves
 

@@ -62,10 +62,19 @@ def run(args: argparse.Namespace) -> int:
     from cxrdet.io.atomic import atomic_path
     from cxrdet.io.predictions import read_table
 
-    tables, sizes = load_inputs(args)
-    gt = read_table(args.gt, role="gt", gt_fuse=args.gt_fuse)
-    evaluator = VocEvaluator(gt, iou_thr=args.iou)
-    prep = prepare(tables, args.missing, sizes, args.unknown_size)
+    from cxrdet.errors import InputError
+    from cxrdet.io.metainfo import meta_beside
+    from cxrdet.io.outputs import check_output_file
+
+    if args.json:
+        check_output_file(args.json, [*args.preds, *args.hflip, args.gt, args.sizes], overwrite=True)
+    tables, sizes, meta = load_inputs(args)
+    gt_meta = meta_beside(args.gt)
+    if gt_meta is not None and gt_meta[0] != meta:
+        raise InputError(gt_meta[1], "class list differs from the prediction files'")
+    gt = read_table(args.gt, role="gt", gt_fuse=args.gt_fuse, meta=meta)
+    evaluator = VocEvaluator(gt, iou_thr=args.iou, meta=meta)
+    prep = prepare(tables, args.missing, sizes, args.unknown_size, meta)
     grid = settings_grid(len(tables), args.iou_thrs, args.skip_box_thrs, args.weights_grid,
                          args.weight_levels, args.conf_types or [args.conf_type])
     options = fusion_options(args)

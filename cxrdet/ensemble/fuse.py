@@ -27,7 +27,7 @@ from cxrdet.ensemble import checks
 from cxrdet.ops.arrays import FlatBoxes, FusedBoxes
 from cxrdet.errors import ConfigError
 from cxrdet.structures import BoxTable
-from cxrdet.vindr import BOX_COLUMNS, NO_FINDING, NO_FINDING_BOX
+from cxrdet.structures import BOX_COLUMNS, NO_FINDING_BOX, VINDR, DatasetMeta
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class Prepared:
         has_normal: (n_models,) whether a model gave class 14 for any image.
         normal_listed: (n_images,) whether any model gave class 14 for the image.
         sources: the tables' names.
+        no_finding: the "no finding" class id (-1 when the data set has none).
     """
 
     flat: FlatBoxes
@@ -59,6 +60,7 @@ class Prepared:
     has_normal: np.ndarray
     normal_listed: np.ndarray
     sources: list[str]
+    no_finding: int = 14
 
 
 def _columns(table: BoxTable, images: pd.Index) -> tuple[np.ndarray, ...]:
@@ -89,7 +91,7 @@ def _flatten_into(boxes, scores, labels, models, images, start, model, codes, cl
 
 
 def prepare(tables: Sequence[BoxTable], missing: str = "error", sizes: pd.DataFrame | None = None,
-            unknown_size: str = "error") -> Prepared:
+            unknown_size: str = "error", meta: DatasetMeta = VINDR) -> Prepared:
     """Validates the tables and flattens them for the kernels.
 
     Args:
@@ -97,35 +99,38 @@ def prepare(tables: Sequence[BoxTable], missing: str = "error", sizes: pd.DataFr
         missing: ``"error"`` if the tables do not list the same images, or ``"empty"`` (absent = no boxes).
         sizes: optional image sizes (index image_id; columns height, width), used before the tables'.
         unknown_size: ``"error"`` or ``"max"`` (normalise by the image's largest box coordinate).
+        meta: the data set: its classes, and its "no finding" class (not fused, averaged per image; none
+            when ``meta.no_finding`` is None).
 
     Raises:
         InputError: a bad value, images missing from a file, unknown or conflicting image sizes.
         ConfigError: no tables or a bad option.
     """
+    nf = -1 if meta.no_finding is None else meta.no_finding
     if not tables:
         raise ConfigError("nothing to ensemble: no prediction tables")
     for i, table in enumerate(tables):
-        checks.check_table(table, i)
+        checks.check_table(table, i, meta)
     images = checks.image_index(tables, missing)
     height, width, known = checks.resolve_sizes(tables, images, sizes, unknown_size)
     columns = [_columns(t, images) for t in tables]
-    n = sum(int((c[1] != NO_FINDING).sum()) for c in columns)
+    n = sum(int((c[1] != nf).sum()) for c in columns)
     out = (np.empty((n, 4)), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
     normal, listed = np.zeros((len(tables), len(images))), np.zeros(len(images), bool)
     start = 0
     for t, (codes, cls, scores, x1, y1, x2, y2) in enumerate(columns):
         start, outside = _flatten_into(*out, start, t, codes, cls, scores, x1, y1, x2, y2, width, height,
-                                       NO_FINDING)
+                                       nf)
         if outside:
             log.warning("%s: %d boxes reach outside their image; they are clipped to it (as ensemble-boxes "
                         "does)", checks.name_of(tables[t], t), outside)
-        is_normal = cls == NO_FINDING
+        is_normal = cls == nf
         listed[codes[is_normal]] = True
         np.maximum.at(normal[t], codes[is_normal], scores[is_normal])
     flat = FlatBoxes(*out, n_models=len(tables), n_images=len(images))
     sources = [checks.name_of(t, i) for i, t in enumerate(tables)]
-    has_normal = np.array([(c[1] == NO_FINDING).any() for c in columns], bool)
-    return Prepared(flat, images, height, width, known, normal, has_normal, listed, sources)
+    has_normal = np.array([(c[1] == nf).any() for c in columns], bool)
+    return Prepared(flat, images, height, width, known, normal, has_normal, listed, sources, nf)
 
 
 def run_kernel(flat: FlatBoxes, method: str = "wbf", weights=None, iou_thr: float = 0.4,
@@ -211,7 +216,7 @@ def to_table(prep: Prepared, fused: FusedBoxes, weights: np.ndarray, order: np.n
     perm = np.arange(len(fused.scores)) if order is None else order
     block, cls, codes, dropped = _pixel_rows(
         perm, fused.boxes, fused.scores, fused.labels, fused.images, prep.width, prep.height, normal_images,
-        no_finding_scores(prep, weights)[normal_images], NO_FINDING, np.asarray(NO_FINDING_BOX, np.float64))
+        no_finding_scores(prep, weights)[normal_images], prep.no_finding, np.asarray(NO_FINDING_BOX, np.float64))
     if dropped:
         log.warning("dropped %d fused boxes whose members all scored 0", dropped)
     frame = pd.DataFrame(block, columns=["score", *BOX_COLUMNS], copy=False)
@@ -239,7 +244,8 @@ def fuse(prep: Prepared, method: str = "wbf", weights=None, **options) -> BoxTab
 def ensemble_tables(tables: Sequence[BoxTable], method: str = "wbf", weights=None, iou_thr: float = 0.4,
                     skip_box_thr: float = 0.0, conf_type: str = "avg", allows_overflow: bool = False,
                     missing: str = "error", sizes: pd.DataFrame | None = None, unknown_size: str = "error",
-                    sigma: float = 0.5, thresh: float = 0.001, soft_method: int = 2) -> BoxTable:
+                    sigma: float = 0.5, thresh: float = 0.001, soft_method: int = 2,
+                    meta: DatasetMeta = VINDR) -> BoxTable:
     """Fuses several models' predictions (original pixels) into one prediction table.
 
     Args:
@@ -254,6 +260,7 @@ def ensemble_tables(tables: Sequence[BoxTable], method: str = "wbf", weights=Non
         sizes: optional image sizes (index image_id; height, width), e.g. from :func:`cxrdet.io.sizes.read_sizes`.
         unknown_size: no size known for an image: "error" or "max" (normalise by largest coordinate).
         sigma, thresh, soft_method: soft-NMS options (gaussian sigma, keep threshold, 1 linear / 2 gaussian).
+        meta: the data set (classes, "no finding" class); VinDr by default.
 
     Returns:
         The fused table (every image of every table listed; sizes kept where known).
@@ -262,7 +269,7 @@ def ensemble_tables(tables: Sequence[BoxTable], method: str = "wbf", weights=Non
         InputError: bad values in a table (naming its file), missing images, unknown sizes.
         ConfigError: bad options or weights.
     """
-    prep = prepare(tables, missing, sizes, unknown_size)
+    prep = prepare(tables, missing, sizes, unknown_size, meta)
     w = checks.check_weights(weights, tables)
     return fuse(prep, method, None if weights is None else w, iou_thr=iou_thr, skip_box_thr=skip_box_thr,
                 conf_type=conf_type, allows_overflow=allows_overflow, sigma=sigma, thresh=thresh,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cxrdet.errors import ConfigError, InputError
 from cxrdet.structures import BoxTable
-from cxrdet.vindr import BOX_COLUMNS, NO_FINDING
+from cxrdet.structures import BOX_COLUMNS, VINDR, DatasetMeta
 
 FLIPS: tuple[str, ...] = ("h", "v", "hv")
 
@@ -55,16 +55,18 @@ def flip_boxes(boxes, height=None, width=None, flip: str = "h") -> np.ndarray:
     return out
 
 
-def deaugment_table(table: BoxTable, flip: str = "h", sizes: pd.DataFrame | None = None) -> BoxTable:
+def deaugment_table(table: BoxTable, flip: str = "h", sizes: pd.DataFrame | None = None,
+                    meta: DatasetMeta = VINDR) -> BoxTable:
     """Maps a table predicted on flipped images back to the original frame.
 
     Args:
         table: predictions in the flipped images' pixels (same size as the originals).
         flip: "h", "v" or "hv".
         sizes: optional sizes (index image_id; height, width) used where the table has none.
+        meta: the data set; boxes of its "no finding" class (``0 0 1 1``) are not flipped.
 
     Returns:
-        A new table in original-frame pixels (class-14 boxes unchanged).
+        A new table in original-frame pixels ("no finding" boxes unchanged).
 
     Raises:
         InputError: an image with boxes has no known size (naming the file).
@@ -76,7 +78,7 @@ def deaugment_table(table: BoxTable, flip: str = "h", sizes: pd.DataFrame | None
         images = images.fillna(given)
     b = table.boxes
     hw = images.reindex(b["image_id"])[["height", "width"]].to_numpy(np.float64)
-    move = b["class_id"].to_numpy() != NO_FINDING
+    move = b["class_id"].to_numpy() != (-1 if meta.no_finding is None else meta.no_finding)
     need = [i for c, i in (("v", 0), ("h", 1)) if c in flip]
     unknown = move & np.isnan(hw[:, need]).any(axis=1)
     if unknown.any():
@@ -93,7 +95,7 @@ def deaugment_table(table: BoxTable, flip: str = "h", sizes: pd.DataFrame | None
 def merge_tta(original: BoxTable, augmented: Sequence[tuple[BoxTable, str]] | BoxTable, flip: str = "h",
               weights=None, iou_thr: float = 0.4, skip_box_thr: float = 0.0, conf_type: str = "avg",
               allows_overflow: bool = False, missing: str = "error",
-              sizes: pd.DataFrame | None = None) -> BoxTable:
+              sizes: pd.DataFrame | None = None, meta: DatasetMeta = VINDR) -> BoxTable:
     """Merges predictions on the original images with predictions on flipped copies, by WBF.
 
     Args:
@@ -105,6 +107,7 @@ def merge_tta(original: BoxTable, augmented: Sequence[tuple[BoxTable, str]] | Bo
         iou_thr, skip_box_thr, conf_type, allows_overflow, missing: as in
             :func:`cxrdet.ensemble.fuse.ensemble_tables`.
         sizes: optional image sizes (index image_id; height, width).
+        meta: the data set (classes, "no finding" class); VinDr by default.
 
     Returns:
         The fused table in original pixels.
@@ -112,6 +115,6 @@ def merge_tta(original: BoxTable, augmented: Sequence[tuple[BoxTable, str]] | Bo
     from cxrdet.ensemble.fuse import ensemble_tables
 
     pairs = [(augmented, flip)] if isinstance(augmented, BoxTable) else list(augmented)
-    tables = [original] + [deaugment_table(t, f, sizes) for t, f in pairs]
+    tables = [original] + [deaugment_table(t, f, sizes, meta) for t, f in pairs]
     return ensemble_tables(tables, "wbf", weights, iou_thr, skip_box_thr, conf_type, allows_overflow,
-                           missing, sizes)
+                           missing, sizes, meta=meta)

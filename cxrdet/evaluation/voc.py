@@ -19,7 +19,7 @@ import pandas as pd
 
 from cxrdet.errors import InputError
 from cxrdet.structures import BoxTable
-from cxrdet.vindr import BOX_COLUMNS, CLASS_NAMES, NUM_CLASSES
+from cxrdet.structures import BOX_COLUMNS, VINDR, DatasetMeta
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +77,19 @@ class VocEvaluator:
         unknown_images: predictions for images absent from the ground truth: ``"error"`` (default: such a
             file is almost always the wrong split or fold, and scoring it either way would mislead) or
             ``"ignore"`` (drop those predictions, with a log line).
-        num_classes: classes scored (``0..num_classes-1``).
+        num_classes: classes scored (``0..num_classes-1``); default ``meta.num_classes``.
+        meta: the data set (class names in the per-class table; VinDr by default).
     """
 
     def __init__(self, gt: BoxTable, iou_thr: float = 0.4, match: str = "voc",
-                 unknown_images: str = "error", num_classes: int = NUM_CLASSES):
+                 unknown_images: str = "error", num_classes: int | None = None, meta: DatasetMeta = VINDR):
         if match not in MATCH_RULES:
             raise ValueError(f"match must be one of {MATCH_RULES}, got {match!r}")
         if unknown_images not in ("error", "ignore"):
             raise ValueError(f"unknown_images must be 'error' or 'ignore', got {unknown_images!r}")
         self.iou_thr, self.match, self.unknown_images = float(iou_thr), match, unknown_images
-        self.num_classes = int(num_classes)
+        self.meta = meta
+        self.num_classes = int(meta.num_classes if num_classes is None else num_classes)
         self.gt_source = gt.source
         ids = pd.Index(gt.images.index).append(pd.Index(gt.boxes["image_id"].to_numpy())).unique()
         self.index = pd.Index(ids)
@@ -227,7 +229,7 @@ class VocEvaluator:
             if n_gt:
                 envelope = np.maximum.accumulate(precision[::-1])[::-1]
                 ap = float(envelope[hits].sum() / n_gt)
-            name = CLASS_NAMES[c] if c < len(CLASS_NAMES) else str(c)
+            name = self.meta.name(c)
             rows.append((c, name, ap, n_gt, len(sel), int(hits.sum())))
             if want_curves:
                 curves[c] = PRCurve(scores[sel], precision, recall, hits)
@@ -240,7 +242,7 @@ class VocEvaluator:
 
 
 def vindr_map(gt: BoxTable, pred: BoxTable, iou_thr: float = 0.4, match: str = "voc",
-              unknown_images: str = "error", curves: bool = True) -> VocResult:
+              unknown_images: str = "error", curves: bool = True, meta: DatasetMeta = VINDR) -> VocResult:
     """The VinDr-CXR metric: VOC 2010 all-point mAP at IoU >= ``iou_thr`` over classes with ground truth.
 
     Args:
@@ -250,9 +252,10 @@ def vindr_map(gt: BoxTable, pred: BoxTable, iou_thr: float = 0.4, match: str = "
         match: ``"voc"`` (devkit, default) or ``"best_unmatched"``.
         unknown_images: ``"error"`` (default) or ``"ignore"`` for predictions on images not in ``gt``.
         curves: keep per-class precision/recall arrays in the result.
+        meta: the data set (its classes are the ones scored); VinDr by default.
 
     Returns:
         :class:`VocResult`. To score many prediction tables against one ground truth, build a
         :class:`VocEvaluator` once and call its ``evaluate``.
     """
-    return VocEvaluator(gt, iou_thr, match, unknown_images).evaluate(pred, curves=curves)
+    return VocEvaluator(gt, iou_thr, match, unknown_images, meta=meta).evaluate(pred, curves=curves)

@@ -17,7 +17,7 @@ from cxrdet.io.prediction_strings import parse_prediction_strings
 from cxrdet.io.tables import check_input_file, clean_name, columns_error, read_csv_table, record_lines
 from cxrdet.ops.readers import fuse_readers
 from cxrdet.structures import (BOX_COLUMNS, MAX_PIXELS, NO_FINDING_BOX, PRED_COLUMNS, SIZE_COLUMNS, VINDR, BoxTable,
-                               box_problems, images_frame)
+                               DatasetMeta, box_problems, images_frame)
 
 log = logging.getLogger(__name__)
 
@@ -214,18 +214,19 @@ def explode_kaggle(frame: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, Whe
     return out, where.take(np.repeat(np.arange(len(frame)), reps))
 
 
-def vindr_to_pred(frame: pd.DataFrame) -> pd.DataFrame:
+def vindr_to_pred(frame: pd.DataFrame, meta: DatasetMeta = VINDR) -> pd.DataFrame:
     """VinDr rows -> prediction layout: score 1, "No finding" rows with empty boxes get ``[0, 0, 1, 1]``."""
     frame = frame.copy()
     coords = frame[list(BOX_COLUMNS)].to_numpy(np.float64, copy=True)
-    normal = (frame["class_id"].to_numpy() == VINDR.no_finding) & np.isnan(coords).all(axis=1)
+    no_finding = -1 if meta.no_finding is None else meta.no_finding
+    normal = (frame["class_id"].to_numpy() == no_finding) & np.isnan(coords).all(axis=1)
     coords[normal] = NO_FINDING_BOX
     frame[list(BOX_COLUMNS)] = coords
     frame["score"] = 1.0
     return frame
 
 
-def _check_values(num: np.ndarray, has_score: bool, where: Where, meta=VINDR) -> None:
+def _check_values(num: np.ndarray, has_score: bool, where: Where, meta: DatasetMeta = VINDR) -> None:
     """``num`` columns: class_id, score, x_min, y_min, x_max, y_max (rows with empty fields removed)."""
     for mask, reason in box_problems(num[:, 0], num[:, 1] if has_score else None, num[:, 2:], meta):
         where.fail(mask, reason)
@@ -249,7 +250,8 @@ def _sizes(frame: pd.DataFrame, ids: pd.Series, where: Where, image_index: pd.In
     return images
 
 
-def to_table(frame: pd.DataFrame, where: Where, *, role: str, missing: str) -> tuple[BoxTable, np.ndarray]:
+def to_table(frame: pd.DataFrame, where: Where, *, role: str, missing: str,
+             meta: DatasetMeta = VINDR) -> tuple[BoxTable, np.ndarray]:
     """Checks a prediction-layout frame and builds the table; also returns the kept row positions."""
     has_score = "score" in frame.columns
     if role == "pred" and not has_score:
@@ -272,7 +274,7 @@ def to_table(frame: pd.DataFrame, where: Where, *, role: str, missing: str) -> t
         log.warning("%s: dropped %d box rows with empty fields (first at %s %d)", where.path,
                     int(partial.sum()), where.unit, int(where.take([np.argmax(partial)]).lines[0]))
     keep = np.flatnonzero(~image_only & ~partial)
-    _check_values(num[keep], has_score and role == "pred", where.take(keep))
+    _check_values(num[keep], has_score and role == "pred", where.take(keep), meta)
     score = num[keep, 1] if role == "pred" else np.ones(len(keep))
     boxes = pd.DataFrame({"image_id": ids.to_numpy()[keep], "class_id": num[keep, 0].astype(np.int64),
                           "score": score, **{c: num[keep, 2 + i] for i, c in enumerate(BOX_COLUMNS)}})
@@ -280,14 +282,15 @@ def to_table(frame: pd.DataFrame, where: Where, *, role: str, missing: str) -> t
     return BoxTable(boxes, images, str(where.path)), keep
 
 
-def fuse_gt(table: BoxTable, readers: np.ndarray | None, iou_thr: float) -> BoxTable:
+def fuse_gt(table: BoxTable, readers: np.ndarray | None, iou_thr: float, meta: DatasetMeta = VINDR) -> BoxTable:
     """Fuses the readers' ground-truth boxes per image and class (WBF); one "No finding" box per image."""
     b = table.boxes
     labels = b[["image_id", "class_id", *BOX_COLUMNS]].copy()
     labels["rad_id"] = readers if readers is not None else np.arange(len(b)).astype(str)
-    fused = fuse_readers(labels, method="wbf", iou_thr=iou_thr, no_finding=VINDR.no_finding)
-    normal = b.loc[b["class_id"] == VINDR.no_finding, "image_id"].drop_duplicates()
-    no_finding = pd.DataFrame({"image_id": normal.to_numpy(), "class_id": VINDR.no_finding,
+    fused = fuse_readers(labels, method="wbf", iou_thr=iou_thr, no_finding=meta.no_finding)
+    nf = -1 if meta.no_finding is None else meta.no_finding
+    normal = b.loc[b["class_id"] == nf, "image_id"].drop_duplicates()
+    no_finding = pd.DataFrame({"image_id": normal.to_numpy(), "class_id": nf,
                                **{c: v for c, v in zip(BOX_COLUMNS, NO_FINDING_BOX)}})
     out = pd.concat([fused[["image_id", "class_id", *BOX_COLUMNS]], no_finding], ignore_index=True)
     out["score"] = 1.0

@@ -29,7 +29,7 @@ from cxrdet.io.prediction_strings import (EMPTY_PREDICTION, KAGGLE_COLUMNS, form
                                           write_kaggle)
 from cxrdet.io.tables import (MAX_PIXELS, check_input_file, columns_error, csv_field_limit,  # noqa: F401
                               read_csv_table, record_lines, short)
-from cxrdet.structures import PRED_COLUMNS, SIZE_COLUMNS, BoxTable  # noqa: F401  (re-exported for old imports)
+from cxrdet.structures import PRED_COLUMNS, SIZE_COLUMNS, VINDR, BoxTable, DatasetMeta  # noqa: F401  (re-exported)
 from cxrdet.structures.boxes import _NUM
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def read_table(path: str | os.PathLike, *, role: str = "pred", gt_fuse: str = "none",
-               missing: str = "error", fuse_iou: float = 0.4) -> BoxTable:
+               missing: str = "error", fuse_iou: float = 0.4, meta: DatasetMeta = VINDR) -> BoxTable:
     """Reads a prediction file, Kaggle submission or VinDr ``train.csv`` (format detected from columns).
 
     Args:
@@ -50,6 +50,9 @@ def read_table(path: str | os.PathLike, *, role: str = "pred", gt_fuse: str = "n
         missing: a box row with SOME empty class/score/coordinate fields is an error (``"error"``, default)
             or dropped with a warning (``"drop"``). A row with all of them empty lists an image without boxes.
         fuse_iou: IoU threshold of ``gt_fuse="wbf"``.
+        meta: the data set: class ids must lie in ``0..meta.num_classes - 1``; VinDr-layout rows of its
+            "no finding" class with empty boxes become ``[0, 0, 1, 1]``. VinDr by default; commands find it
+            with :func:`cxrdet.io.metainfo.meta_for`.
 
     Returns:
         The table; ``images`` lists every image of the file in order of first appearance.
@@ -63,11 +66,11 @@ def read_table(path: str | os.PathLike, *, role: str = "pred", gt_fuse: str = "n
     if fmt == "kaggle":
         frame, where = parse.explode_kaggle(frame, where)
     elif fmt == "vindr":
-        frame = parse.vindr_to_pred(frame)
-    table, kept = parse.to_table(frame, where, role=role, missing=missing)
+        frame = parse.vindr_to_pred(frame, meta)
+    table, kept = parse.to_table(frame, where, role=role, missing=missing, meta=meta)
     if role == "gt" and gt_fuse == "wbf":
         readers = frame["rad_id"].astype(str).to_numpy()[kept] if "rad_id" in frame.columns else None
-        table = parse.fuse_gt(table, readers, iou_thr=fuse_iou)
+        table = parse.fuse_gt(table, readers, iou_thr=fuse_iou, meta=meta)
     log.debug("%s: %s format, %d boxes on %d images", path, fmt, len(table), len(table.images))
     return table
 

@@ -1,4 +1,4 @@
-"""YOLO (Ultralytics) dataset out: one label txt per image next to ``images/``, split lists and data.yaml."""
+"""Files out, YOLO (Ultralytics) dataset: one label txt per image next to ``images/``, split lists and data.yaml."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import pandas as pd
 import yaml
 
 from cxrdet.io.atomic import write_text
-from cxrdet.vindr import BOX_COLUMNS, CLASS_NAMES, NUM_FINDING_CLASSES
+from cxrdet.structures import BOX_COLUMNS, VINDR, DatasetMeta
+
+
+def _nc(meta: DatasetMeta) -> int:
+    return max(meta.finding_classes) + 1 if meta.finding_classes else 0
 
 
 def label_lines(boxes: pd.DataFrame, height: int, width: int, scale_x: float, scale_y: float) -> str:
@@ -39,8 +43,13 @@ def write_labels(out_dir: Path, meta: pd.DataFrame, boxes: pd.DataFrame) -> None
         write_text(out_dir / "labels" / f"{row.image_id}.txt", text)
 
 
-def write_split(split_dir: Path, out_dir: Path, train_files: list[str], val_files: list[str]) -> Path:
-    """Write ``train.txt``/``val.txt`` (absolute PNG paths) and a ``data.yaml`` with absolute paths."""
+def write_split(split_dir: Path, out_dir: Path, train_files: list[str], val_files: list[str],
+                meta: DatasetMeta = VINDR) -> Path:
+    """Write ``train.txt``/``val.txt`` (absolute PNG paths) and a ``data.yaml`` with absolute paths.
+
+    YOLO class index = cxrdet class_id; ``nc`` covers every finding class (VinDr: 0..13, "No finding" is
+    not a detector class).
+    """
     split_dir = Path(split_dir).resolve()
     out_dir = Path(out_dir).resolve()
     lists = {}
@@ -51,8 +60,8 @@ def write_split(split_dir: Path, out_dir: Path, train_files: list[str], val_file
         "path": str(out_dir),
         "train": str(lists["train"]),
         "val": str(lists["val"]),
-        "nc": NUM_FINDING_CLASSES,
-        "names": {c: CLASS_NAMES[c] for c in range(NUM_FINDING_CLASSES)},
+        "nc": _nc(meta),
+        "names": {c: meta.name(c) for c in range(_nc(meta))},
     }
     data_yaml = split_dir / "data.yaml"
     write_text(data_yaml, yaml.safe_dump(data, sort_keys=False))

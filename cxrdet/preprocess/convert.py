@@ -109,21 +109,23 @@ def check_options(opts: ConvertOptions) -> None:
 
 
 def _read_checked_labels(opts: ConvertOptions, ids: set[str], pseudo: Pseudonymizer):
-    """The label rows (image ids pseudonymised) and their problems; refuses labels that cannot make the folds."""
-    from cxrdet.preprocess.labels import read_labels, validate_rows
+    """The label rows (image ids pseudonymised), their problems and the data set's class list; refuses labels
+    that cannot make the folds."""
+    from cxrdet.preprocess.labels import derive_meta, read_labels, validate_rows
 
     frame = read_labels(opts.labels)
     if frame.empty:
         raise InputError(opts.labels, "has a header but no label rows")
     frame["image_id"] = frame["image_id"].map(lambda i: i if pd.isna(i) else pseudo(str(i)))
-    rows, problems = validate_rows(frame)
+    dataset = derive_meta(frame, opts.labels)
+    rows, problems = validate_rows(frame, dataset)
     labelled = len(set(rows["image_id"]) & ids)
     if labelled == 0:
         raise InputError(opts.labels, "no usable label row names an image of the DICOM folder")
     if opts.folds > labelled:
         raise InputError(opts.labels, f"--folds {opts.folds} needs at least {opts.folds} labelled images; "
                          f"the DICOM folder has {labelled}")
-    return rows, problems
+    return rows, problems, dataset
 
 
 def _write_failures(out: Path, failures: list[dict]) -> None:
@@ -179,9 +181,9 @@ def convert(opts: ConvertOptions) -> ConvertSummary:
         raise InputError(opts.dicom_dir, f"none of the {len(files)} DICOM files could be converted; the reasons "
                          f"are in {opts.out / 'failures.csv'}")
     if labels is not None:
-        rows, problems = labels
+        rows, problems, dataset = labels
         failed_ids = {f["image_id"] for f in done.failures}
-        written = write_training_sets(opts, meta, rows, problems, failed_ids)
+        written = write_training_sets(opts, meta, rows, problems, failed_ids, dataset)
         summary.labelled_images, summary.boxes, summary.label_problems = written
         summary.folds = opts.folds
     summary.seconds = time.perf_counter() - start

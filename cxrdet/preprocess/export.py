@@ -13,24 +13,28 @@ import pandas as pd
 from cxrdet.errors import InputError
 from cxrdet.io.atomic import write_csv
 from cxrdet.io.coco import build_coco, write_coco
+from cxrdet.io.metainfo import CLASSES_FILE, write_meta
 from cxrdet.io.yolo import write_labels, write_split
 from cxrdet.preprocess.fusion import fuse_readers
 from cxrdet.preprocess.labels import LabelProblem, check_images, problems_frame
 from cxrdet.preprocess.splits import stratified_folds
+from cxrdet.structures import VINDR, DatasetMeta
 
 log = logging.getLogger(__name__)
 
 
-def _write_split_pair(out: Path, name: str, meta: pd.DataFrame, boxes: pd.DataFrame, train_ids, val_ids) -> None:
+def _write_split_pair(out: Path, name: str, meta: pd.DataFrame, boxes: pd.DataFrame, train_ids, val_ids,
+                      dataset: DatasetMeta) -> None:
     train = meta.loc[meta["image_id"].isin(train_ids)]
     val = meta.loc[meta["image_id"].isin(val_ids)]
-    write_coco(out / "coco" / f"{name}_train.json", build_coco(train, boxes))
-    write_coco(out / "coco" / f"{name}_val.json", build_coco(val, boxes))
-    write_split(out / "yolo" / name, out, train["file"].tolist(), val["file"].tolist())
+    write_coco(out / "coco" / f"{name}_train.json", build_coco(train, boxes, dataset))
+    write_coco(out / "coco" / f"{name}_val.json", build_coco(val, boxes, dataset))
+    write_split(out / "yolo" / name, out, train["file"].tolist(), val["file"].tolist(), dataset)
 
 
 def write_training_sets(
-    opts, meta: pd.DataFrame, rows: pd.DataFrame, problems: list[LabelProblem], failed_ids: set[str]
+    opts, meta: pd.DataFrame, rows: pd.DataFrame, problems: list[LabelProblem], failed_ids: set[str],
+    dataset: DatasetMeta = VINDR,
 ) -> tuple[int, int, int]:
     """Check labels against the converted images, fuse readers, split, and write COCO + YOLO.
 
@@ -40,13 +44,15 @@ def write_training_sets(
         rows: label rows that passed :func:`~cxrdet.preprocess.labels.validate_rows`.
         problems: problems found so far (extended here and written to ``label_problems.csv``).
         failed_ids: images that failed to convert.
+        dataset: the class list (written to ``classes.json``, the one every later command reads).
 
     Returns:
         (number of labelled images, number of fused boxes, number of label problems).
     """
     out = Path(opts.out)
     sizes = {r.image_id: (r.original_height, r.original_width) for r in meta.itertuples(index=False)}
-    rows, more = check_images(rows, sizes, failed_ids)
+    write_meta(out / CLASSES_FILE, dataset)
+    rows, more = check_images(rows, sizes, failed_ids, dataset)
     problems = problems + more
     report = out / "label_problems.csv"
     if problems:
@@ -59,20 +65,20 @@ def write_training_sets(
     unlabelled = len(meta) - len(labelled)
     if unlabelled:
         log.warning("%d converted image(s) have no label rows; left out of the training sets", unlabelled)
-    boxes = fuse_readers(rows, method=opts.fuse, iou_thr=opts.iou_thr)
+    boxes = fuse_readers(rows, method=opts.fuse, iou_thr=opts.iou_thr, meta=dataset)
     write_csv(out / "labels_fused.csv", boxes)
     write_labels(out, labelled, boxes)
     ids = labelled["image_id"].tolist()
-    write_coco(out / "coco" / "all.json", build_coco(labelled, boxes))
-    write_split(out / "yolo" / "all", out, labelled["file"].tolist(), labelled["file"].tolist())
+    write_coco(out / "coco" / "all.json", build_coco(labelled, boxes, dataset))
+    write_split(out / "yolo" / "all", out, labelled["file"].tolist(), labelled["file"].tolist(), dataset)
     if opts.folds:
         if len(ids) < opts.folds:
             raise InputError(opts.labels, f"--folds {opts.folds} needs at least {opts.folds} labelled images; "
                              f"{len(ids)} were converted (see failures.csv and label_problems.csv)")
-        folds = stratified_folds(ids, boxes, opts.folds, seed=opts.seed)
+        folds = stratified_folds(ids, boxes, opts.folds, seed=opts.seed, meta=dataset)
         write_csv(out / "folds.csv", pd.DataFrame({"image_id": ids, "fold": folds}))
         for k in range(opts.folds):
             val_ids = {i for i, f in zip(ids, folds) if f == k}
             train_ids = set(ids) - val_ids
-            _write_split_pair(out, f"fold{k}", labelled, boxes, train_ids, val_ids)
+            _write_split_pair(out, f"fold{k}", labelled, boxes, train_ids, val_ids, dataset)
     return len(labelled), len(boxes), len(problems)

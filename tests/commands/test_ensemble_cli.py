@@ -149,3 +149,23 @@ def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "cxrdet.cli", "ensemble", "--help"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and "--allows-overflow" in out.stdout and "--format" in out.stdout
+
+
+def test_out_refuses_an_existing_file_and_never_an_input(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(MODEL_A)
+    b.write_text(MODEL_B)
+    out_file = tmp_path / "wbf.csv"
+    out_file.write_text("keep me")
+    res = subprocess.run([sys.executable, "-m", "cxrdet.cli", "ensemble", str(a), str(b), "-o", str(out_file)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and "exists already" in res.stderr and "--overwrite" in res.stderr
+    assert out_file.read_text() == "keep me"
+    assert main(["ensemble", str(a), str(b), "-o", str(out_file), "--overwrite"]) == 0
+    assert len(read_table(out_file).images) == 2
+    for target in (a, tmp_path / "." / "b.csv"):
+        before = target.read_text()
+        res = subprocess.run([sys.executable, "-m", "cxrdet.cli", "ensemble", str(a), str(b), "-o", str(target),
+                              "--overwrite"], capture_output=True, text=True, timeout=300)
+        assert res.returncode != 0 and "is one of this command's inputs" in res.stderr, res.stderr
+        assert target.read_text() == before and "Traceback" not in res.stderr

@@ -164,7 +164,9 @@ def test_line_numbers_count_blank_lines(tmp_path, reader):
 def test_labels_line_numbers_count_quoted_newlines(tmp_path):
     path = write(tmp_path, "t.csv", f'{LABELS_HEADER}\nimg1,"Nodule\nMass",8,R1,10,10,50,50\n'
                                     "img2,Nodule/Mass,8,R1,60,10,50,50\n")
-    assert [p.line for p in validate_rows(read_labels(path))[1]] == [4]
+    problems = validate_rows(read_labels(path))[1]
+    assert [(p.line, p.problem.split(" (")[0]) for p in problems] == [(2, "unknown class_name"),
+                                                                      (4, "x_max < x_min or y_max < y_min")]
 
 
 # ----------------------------------------------------------------------------- labels: bad rows are rejected
@@ -172,15 +174,18 @@ def test_labels_line_numbers_count_quoted_newlines(tmp_path):
 LABEL_REJECTED = [
     *[(f"img2,X,{v},R1,10,10,50,50", "unknown class_id")
       for v in ("nan", "inf", "-inf", "1e308", HUGE_INT, "abc", "8.5", "15", "-1", "")],
-    *[(f"img2,X,8,R1,10,10,{v},50", "missing or non-numeric") for v in ("nan", "inf", "-inf", "abc", "")],
-    ("img2,X,8,R1,10,10,1e308,50", "beyond"),
-    (f"img2,X,8,R1,10,10,{HUGE_INT},50", "beyond"),
-    ("img2,X,8,R1,-1e308,-1e308,1e308,1e308", "beyond"),
-    ("img2,X,8,R1,60,10,50,50", "x_max < x_min"),
-    ("img2,X,8,R1,10,60,50,50", "y_max < y_min"),
-    ("img2,X,8,R1,10,10,10,50", "zero-area"),
-    (",X,8,R1,10,10,50,50", "empty image_id"),
-    ("   ,X,8,R1,10,10,50,50", "empty image_id"),
+    *[(f"img2,Nodule/Mass,8,R1,10,10,{v},50", "missing or non-numeric") for v in ("nan", "inf", "-inf", "abc", "")],
+    ("img2,Nodule/Mass,8,R1,10,10,1e308,50", "beyond"),
+    (f"img2,Nodule/Mass,8,R1,10,10,{HUGE_INT},50", "beyond"),
+    ("img2,Nodule/Mass,8,R1,-1e308,-1e308,1e308,1e308", "beyond"),
+    ("img2,Nodule/Mass,8,R1,60,10,50,50", "x_max < x_min"),
+    ("img2,Nodule/Mass,8,R1,10,60,50,50", "y_max < y_min"),
+    ("img2,Nodule/Mass,8,R1,10,10,10,50", "zero-area"),
+    (",Nodule/Mass,8,R1,10,10,50,50", "empty image_id"),
+    ("   ,Nodule/Mass,8,R1,10,10,50,50", "empty image_id"),
+    ("img2,X,8,R1,10,10,50,50", "unknown class_name"),
+    ("img2,ILD,8,R1,10,10,50,50", "class_name is the name of class 5, not of class_id 8"),
+    ("img1,Nodule/Mass,8,R1,10,10,50,50", "exact duplicate of line 2"),
 ]
 
 
@@ -194,7 +199,7 @@ def test_label_row_with_bad_value_is_rejected_with_its_line(tmp_path, row, probl
 
 def test_label_negative_zero_and_negative_box(tmp_path):
     """-0 is 0; a box reaching outside the image is kept, then clipped by check_images (and reported)."""
-    path = write(tmp_path, "train.csv", f"{LABELS_HEADER}\nimg1,X,-0,R1,-0,10,50,50\nimg1,X,8,R1,-20,-5,50,50\n")
+    path = write(tmp_path, "train.csv", f"{LABELS_HEADER}\nimg1,Aortic enlargement,-0,R1,-0,10,50,50\nimg1,Nodule/Mass,8,R1,-20,-5,50,50\n")
     good, problems = validate_rows(read_labels(path))
     assert problems == [] and good["class_id"].tolist() == [0, 8]
     kept, clipped = check_images(good, {"img1": (100, 100)})

@@ -52,3 +52,61 @@ def test_missing_columns_is_an_error_naming_the_file(tmp_path):
     path.write_text("image_id,foo\nx,1\n")
     with pytest.raises(InputError, match="bad.csv.*missing column"):
         read_labels(path)
+
+
+NAMED = """image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max
+a,Nodule/Mass,8,R1,10,10,50,50
+a,Nodule/Mas,8,R2,10,10,50,50
+
+a,Cardiomegaly,8,R3,10,10,50,50
+a,Nodule/Mass,8,R1,10,10,50,50
+b,No finding,14,R1,,,,
+b,No finding,14,R1,,,,
+b,No finding,14,R2,,,,
+"""
+
+
+def test_unknown_or_contradicting_class_names_and_exact_duplicates_are_reported(tmp_path):
+    from cxrdet.preprocess.labels import derive_meta
+    from cxrdet.structures import VINDR
+
+    path = tmp_path / "train.csv"
+    path.write_text(NAMED)
+    frame = read_labels(path)
+    meta = derive_meta(frame, path)
+    assert meta is VINDR  # every id carries VinDr's name by majority
+    good, problems = validate_rows(frame, meta)
+    found = [(p.line, p.action, p.problem) for p in sorted(problems, key=lambda p: p.line)]
+    assert found == [
+        (3, "rejected", "unknown class_name (not one of the 15 class names of this data set, see classes.json)"),
+        (5, "rejected", "class_name is the name of class 3, not of class_id 8"),
+        (6, "rejected", "exact duplicate of line 2"),
+        (8, "rejected", "exact duplicate of line 7"),
+    ]
+    assert good["line"].tolist() == [2, 7, 9]
+
+
+def test_the_class_list_comes_from_the_labels(tmp_path):
+    import pandas as pd
+
+    from cxrdet.preprocess.labels import derive_meta
+    from cxrdet.structures import VINDR
+
+    def frame(rows, columns=("image_id", "class_name", "class_id")):
+        return pd.DataFrame(rows, columns=list(columns))
+
+    two = derive_meta(frame([("a", "cat", 0), ("b", "dog", 1), ("c", "dgo", 1), ("d", "dog", 1)]))
+    assert two.classes == ("cat", "dog") and two.no_finding is None  # the majority names class 1
+    normal = derive_meta(frame([("a", "lesion", 0), ("b", "No Finding", 2)]))
+    assert normal.classes == ("lesion", "class 1", "No Finding") and normal.no_finding == 2
+    assert derive_meta(frame([("a", 3), ("b", 14)], ("image_id", "class_id"))) is VINDR
+    assert derive_meta(frame([("a", 20)], ("image_id", "class_id"))).num_classes == 21
+    assert derive_meta(frame([("a", "Aortic enlargement", 0), ("b", "No finding", 14)])) is VINDR
+    import pytest
+
+    from cxrdet.errors import InputError
+
+    with pytest.raises(InputError, match="the same class"):
+        derive_meta(frame([("a", "cat", 0), ("b", "cat", 1)]), "labels.csv")
+    with pytest.raises(InputError, match="labels.csv: no row has a class_id"):
+        derive_meta(frame([("a", "cat", "x")]), "labels.csv")
