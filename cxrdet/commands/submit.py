@@ -27,17 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Builds, checks and writes the submission; returns 1 if the written file fails validation."""
     import logging
-    from pathlib import Path
 
-    from cxrdet.errors import ConfigError, InputError
+    from cxrdet.errors import ConfigError
     from cxrdet.io.failures import failures_path, read_failures
+    from cxrdet.io.outputs import check_output_file
     from cxrdet.io.predictions import EMPTY_PREDICTION, read_table
     from cxrdet.submission.kaggle import build_submission, read_sample_ids, write_submission
     from cxrdet.submission.validate import validate_submission
 
     log = logging.getLogger("cxrdet.submit")
-    if Path(args.output).exists() and not args.overwrite:
-        raise InputError(args.output, "exists already; choose another output or pass --overwrite")
+    check_output_file(args.output, [args.pred, args.sample, args.normal_prob], overwrite=args.overwrite)
     if not 0.0 <= args.low <= args.high <= 1.0:
         raise ConfigError(f"need 0 <= --low <= --high <= 1, got {args.low}, {args.high}")
     sample = read_sample_ids(args.sample)

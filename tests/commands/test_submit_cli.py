@@ -32,6 +32,12 @@ def test_submit_validate_and_refuse_overwrite(tmp_path):
     again = cxrdet("submit", tmp_path / "pred.csv", "--sample", tmp_path / "sample.csv", "-o", sub)
     assert again.returncode == 1 and "--overwrite" in again.stderr
     assert "14 0.75" in sub.read_text()  # untouched
+    for own in ("pred.csv", "sample.csv", "normal.csv"):
+        before = (tmp_path / own).read_text()
+        onto = cxrdet("submit", tmp_path / "pred.csv", "--sample", tmp_path / "sample.csv", "--normal-prob",
+                      tmp_path / "normal.csv", "-o", tmp_path / own, "--overwrite")
+        assert onto.returncode == 1 and "is one of this command's inputs" in onto.stderr, onto.stderr
+        assert (tmp_path / own).read_text() == before
 
     ok = cxrdet("validate-submission", sub, "--sample", tmp_path / "sample.csv", "--meta", tmp_path / "pred.csv")
     assert ok.returncode == 0 and ok.stdout.strip().endswith("0 problems - ready to submit")
