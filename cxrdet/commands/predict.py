@@ -22,16 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", required=True, type=Path, help="prediction file to write (.csv/.parquet)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--tta", action="store_true", help="add the horizontal flip, merged with WBF")
-    parser.add_argument("--tta-iou", type=float, default=0.4, help="WBF IoU of the TTA merge (default 0.4)")
-    parser.add_argument("--conf", type=float, default=0.001, help="score threshold (default 0.001: low-score "
+    parser.add_argument("--tta-iou", type=float, help="WBF IoU of the TTA merge (default 0.4)")
+    parser.add_argument("--conf", type=float, help="score threshold (default 0.001: low-score "
                         "boxes never lower VinDr mAP)")
-    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU (default 0.7, Ultralytics')")
-    parser.add_argument("--max-det", type=int, default=300, help="boxes per image at most (default 300)")
+    parser.add_argument("--iou", type=float, help="NMS IoU (default 0.7, Ultralytics')")
+    parser.add_argument("--max-det", type=int, help="boxes per image at most (default 300)")
     parser.add_argument("--imgsz", type=int, help="model input size (default: the training size)")
     parser.add_argument("--png-size", type=int, help="longest side of the training PNGs (default: recorded in "
                         "the checkpoint by cxrdet train)")
     parser.add_argument("--bit-depth", type=int, choices=(8, 16), help="bit depth of the training PNGs")
-    parser.add_argument("--batch", type=int, default=4, help="images per forward pass (default 4)")
+    parser.add_argument("--batch", type=int, help="images per forward pass (default 4)")
     parser.add_argument("--workers", type=int, default=None,
                         help="crash-isolated decoding processes running beside the model (default: cores - 1, "
                         "1 to 4; 0 = decode in the main process, without crash isolation)")
@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-finding", action="store_true",
                         help="append '14 p 0 0 1 1' per image, p = 1 - its highest score (detector-only normality)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.epilog = ("Options not given come from the config's predict section (CONFIG CHECKPOINT), else the "
+                     "defaults shown.")
 
 
 def _engine(args: argparse.Namespace):
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out.exists() and not args.overwrite:
         raise InputError(args.out, "exists already; choose another output or pass --overwrite")
-    if not 0.0 <= args.conf < 1.0 or not 0.0 < args.iou <= 1.0 or args.max_det < 1 or args.batch < 1:
+    if ((args.conf is not None and not 0.0 <= args.conf < 1.0) or (args.iou is not None and not 0.0 < args.iou <= 1.0)
+            or (args.max_det is not None and args.max_det < 1) or (args.batch is not None and args.batch < 1)):
         raise ConfigError("need 0 <= --conf < 1, 0 < --iou <= 1, --max-det >= 1 and --batch >= 1")
     engine, checkpoint = _engine(args)
     items = find_sources(args.source)

@@ -128,6 +128,11 @@ def test_predict_on_converted_pngs_needs_no_png_size(trained, workspace):
     (["--data-root", "/nonexistent"], "not a cxrdet convert output"),
     (["--load-from", "/nonexistent/yolov5s.pt"], "never downloads"),
     (["--fold", "1", "--resume"], "no "),
+    (["--fold", "1", "--resume", "auto"], "last.pt to resume from"),
+    (["--fold", "0", "--resume", "/nonexistent/last.pt"], "no /nonexistent/last.pt to resume from"),
+    (["--folds", "all", "--resume", "/nonexistent/last.pt"], "continues one split"),
+    (["--cfg-options", "resume=/nonexistent/last.pt", "--fold", "0"], "no /nonexistent/last.pt"),
+    (["--cfg-options", "engine=mmdet"], "no such engine"),
 ])
 def test_train_rejects_bad_options_before_training(workspace, args, message, caplog):
     from cxrdet.cli import main
@@ -187,10 +192,13 @@ def test_predict_with_config_and_checkpoint_equals_checkpoint_alone(trained, wor
     work, _ = trained
     best = work / "fold0" / "weights" / "best.pt"
     alone, with_config = workspace / "alone.csv", workspace / "with_config.csv"
+    stdout = {}
     for out, model in ((alone, [best]), (with_config, [CONFIG, best])):
         result = cxrdet(workspace / "home", "predict", *model, "--source", example_dataset / "test", "--conf", "0",
                         "--max-det", "7", "-o", out, "--no-progress")
         assert result.returncode == 0, result.stderr[-3000:]
+        stdout[out] = result.stdout
+    assert "hflip TTA" in stdout[with_config] and "hflip TTA" not in stdout[alone]  # the config's predict section
     # the example config's predict.tta=True applies with the config; the checkpoint alone has no TTA
     assert len(pd.read_csv(alone)) == 4 * 7
     assert sorted(pd.read_csv(with_config)["image_id"].unique()) == sorted(pd.read_csv(alone)["image_id"].unique())
