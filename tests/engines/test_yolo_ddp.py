@@ -35,12 +35,19 @@ def _check(trainer):
                              gt.boxes.loc[gt.boxes["image_id"] == i, "class_id"].to_numpy()) for i in gt.image_ids]
     DetectionValidator.get_stats = lambda self: {"metrics/mAP50(B)": 0.2, "fitness": 0.05}
     stats = validator.get_stats()
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    from cxrdet.engines.yolo.sandbox import sandbox_active
+
+    seen = []
+    DetectionTrainer.train = lambda self: seen.append(sandbox_active())  # the loop itself: not run here
+    trainer.train()
     with open(report, "w") as f:
         json.dump({"trainer": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
                    "validator": f"{type(validator).__module__}.{type(validator).__qualname__}",
                    "settings": trainer.vindr_settings, "iou_thr": validator.vindr.iou_thr,
                    "best_metric": validator.vindr.best_metric, "n_images": len(gt.image_ids),
-                   "vindr": stats[VINDR_KEY], "fitness": stats["fitness"]}, f)
+                   "vindr": stats[VINDR_KEY], "fitness": stats["fitness"], "sandboxed": seen}, f)
 
 code = open(ddp_file).read()
 assert "trainer.train()" in code
@@ -92,6 +99,7 @@ def test_ddp_file_rebuilds_a_trainer_that_scores_vindr_map(converted, tmp_path, 
     folds = (converted / "folds.csv").read_text().splitlines()[1:]
     assert got["n_images"] == sum(line.endswith(",0") for line in folds)  # fold 0's validation images
     assert got["vindr"] == pytest.approx(1.0) and got["fitness"] == pytest.approx(1.0)  # fitness = VinDr mAP
+    assert got["sandboxed"] == [True]  # the worker's training loop runs offline, in the sandbox
 
 
 def test_trainer_without_vindr_settings_validates_like_ultralytics(converted, tmp_path):

@@ -5,7 +5,8 @@ The VinDr settings (data_root with ``meta.csv`` and ``labels_fused.csv``, the sp
 :data:`~cxrdet.engines.yolo.validation.SETTINGS_KEY` and stay in ``trainer.args``. Ultralytics' multi-GPU
 path (``ultralytics.utils.dist.generate_ddp_file``) saves the trainer class by module + name and
 ``vars(trainer.args)`` and rebuilds ``CxrdetTrainer(cfg, overrides=args)`` in each worker process, so the
-workers score VinDr mAP and pick ``best.pt`` by it too.
+workers score VinDr mAP and pick ``best.pt`` by it too, and ``train()`` enters the offline sandbox there
+(the workers inherit its environment but not its in-memory patches).
 
 ``CxrdetTrainer`` is a module attribute built on first access: importing this module does not import
 Ultralytics (which writes its settings file when imported).
@@ -53,6 +54,15 @@ def _trainer_class() -> type:
             super().__init__(cfg, overrides, _callbacks)
             self.vindr_settings: dict | None = dict(settings) if settings else None
             setattr(self.args, SETTINGS_KEY, self.vindr_settings)  # saved with the args (DDP file, checkpoints)
+
+        def train(self):
+            """Ultralytics' ``train()`` inside the offline sandbox (a DDP worker process enters it here)."""
+            from cxrdet.engines.yolo.sandbox import sandbox_active, ultralytics_sandbox
+
+            if sandbox_active():
+                return super().train()
+            with ultralytics_sandbox(self.args.project or self.save_dir.parent):
+                return super().train()
 
         def get_validator(self):
             args = copy(self.args)
