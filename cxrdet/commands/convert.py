@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pseudonym-map", type=Path,
                         help="file that keeps the salt and the pseudonym -> file name mapping, outside --out "
                         "(default: <out>.pseudonyms.json beside the output folder); keep it private")
+    parser.add_argument("--group-by", choices=("none", "patient", "study"), default="none",
+                        help="keep all images of one patient (PatientID) or study (StudyInstanceUID) in one fold; "
+                        "the identifiers are only ever handled as an HMAC under a random key of this run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         bit_depth=args.bit_depth, fuse=args.fuse, iou_thr=args.fuse_iou, folds=args.folds,
         seed=args.seed, workers=default_workers() if args.workers is None else args.workers,
         progress=not args.no_progress, timeout=args.timeout, retry_failed=args.retry_failed,
-        pseudonymize=args.pseudonymize, pseudonym_map=args.pseudonym_map,
+        pseudonymize=args.pseudonymize, pseudonym_map=args.pseudonym_map, group_by=args.group_by,
     )
     summary = convert(opts)
     print("\n".join(summary.lines()))

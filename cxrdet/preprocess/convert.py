@@ -30,6 +30,7 @@ from cxrdet.preprocess.pseudonyms import Pseudonymizer
 log = logging.getLogger(__name__)
 
 _SETTINGS_THAT_SHAPE_OUTPUTS = ("size", "bit_depth")
+GROUP_BY = ("none", "patient", "study")
 
 
 @dataclass
@@ -51,6 +52,7 @@ class ConvertOptions:
     retry_failed: bool = False
     pseudonymize: bool = False
     pseudonym_map: Path | None = None
+    group_by: str = "none"
 
     def map_path(self) -> Path:
         """Where the pseudonym map lives: ``--pseudonym-map``, else ``<out>.pseudonyms.json`` beside ``out``."""
@@ -106,6 +108,10 @@ def check_options(opts: ConvertOptions) -> None:
         raise ConfigError(f"--timeout must be positive, got {opts.timeout}")
     if not 0.0 < opts.iou_thr <= 1.0:
         raise ConfigError(f"--fuse-iou must be in (0, 1], got {opts.iou_thr}")
+    if opts.group_by not in GROUP_BY:
+        raise ConfigError(f"--group-by must be one of {', '.join(GROUP_BY)}, got {opts.group_by!r}")
+    if opts.group_by != "none" and not opts.folds:
+        raise ConfigError("--group-by needs --folds (it keeps each patient's or study's images in one fold)")
 
 
 def _read_checked_labels(opts: ConvertOptions, ids: set[str], pseudo: Pseudonymizer):
@@ -183,13 +189,30 @@ def convert(opts: ConvertOptions) -> ConvertSummary:
     if labels is not None:
         rows, problems, dataset = labels
         failed_ids = {f["image_id"] for f in done.failures}
-        written = write_training_sets(opts, meta, rows, problems, failed_ids, dataset)
+        groups = _group_keys(opts, inputs, set(meta["image_id"])) if opts.group_by != "none" else None
+        written = write_training_sets(opts, meta, rows, problems, failed_ids, dataset, groups)
         summary.labelled_images, summary.boxes, summary.label_problems = written
         summary.folds = opts.folds
     summary.seconds = time.perf_counter() - start
     summary.outputs = sorted(str(p.relative_to(opts.out)) for p in opts.out.iterdir() if p.is_file())
     record_summary(opts.out, {k: v for k, v in asdict(summary).items() if k != "outputs"})
     return summary
+
+
+def _group_keys(opts: ConvertOptions, inputs: list[tuple[Path, str]], converted: set[str]) -> dict[str, str | None]:
+    """image_id -> HMAC of its PatientID / StudyInstanceUID (None when absent), under a key drawn for this run.
+
+    The key is random and never stored: nothing on disk can be used to brute-force the (often short)
+    identifiers, and the folds depend only on which images share a key (:func:`~cxrdet.preprocess.splits.group_numbers`).
+    """
+    from cxrdet.io.dicom_groups import hashed_group_key, new_group_secret
+
+    key = new_group_secret()
+    keys = {image_id: hashed_group_key(path, opts.group_by, key) for path, image_id in inputs if image_id in converted}
+    missing = sum(v is None for v in keys.values())
+    if missing:
+        log.warning("%d image(s) have no %s identifier: each is its own group", missing, opts.group_by)
+    return keys
 
 
 def default_workers() -> int:

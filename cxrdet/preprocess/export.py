@@ -17,7 +17,7 @@ from cxrdet.io.metainfo import CLASSES_FILE, write_meta
 from cxrdet.io.yolo import write_labels, write_split
 from cxrdet.preprocess.fusion import fuse_readers
 from cxrdet.preprocess.labels import LabelProblem, check_images, problems_frame
-from cxrdet.preprocess.splits import stratified_folds
+from cxrdet.preprocess.splits import group_numbers, stratified_folds
 from cxrdet.structures import VINDR, DatasetMeta
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def _write_split_pair(out: Path, name: str, meta: pd.DataFrame, boxes: pd.DataFr
 
 def write_training_sets(
     opts, meta: pd.DataFrame, rows: pd.DataFrame, problems: list[LabelProblem], failed_ids: set[str],
-    dataset: DatasetMeta = VINDR,
+    dataset: DatasetMeta = VINDR, group_keys: dict[str, str | None] | None = None,
 ) -> tuple[int, int, int]:
     """Check labels against the converted images, fuse readers, split, and write COCO + YOLO.
 
@@ -45,6 +45,8 @@ def write_training_sets(
         problems: problems found so far (extended here and written to ``label_problems.csv``).
         failed_ids: images that failed to convert.
         dataset: the class list (written to ``classes.json``, the one every later command reads).
+        group_keys: optional image_id -> hashed patient/study key: images sharing one stay in one fold
+            (``folds.csv`` then gets a ``group`` number column; the keys themselves are never written).
 
     Returns:
         (number of labelled images, number of fused boxes, number of label problems).
@@ -75,8 +77,15 @@ def write_training_sets(
         if len(ids) < opts.folds:
             raise InputError(opts.labels, f"--folds {opts.folds} needs at least {opts.folds} labelled images; "
                              f"{len(ids)} were converted (see failures.csv and label_problems.csv)")
-        folds = stratified_folds(ids, boxes, opts.folds, seed=opts.seed, meta=dataset)
-        write_csv(out / "folds.csv", pd.DataFrame({"image_id": ids, "fold": folds}))
+        groups = None if group_keys is None else group_numbers(ids, [group_keys.get(i) for i in ids])
+        try:
+            folds = stratified_folds(ids, boxes, opts.folds, seed=opts.seed, meta=dataset, groups=groups)
+        except ValueError as err:
+            raise InputError(opts.labels, f"{err} (--group-by {opts.group_by})") from None
+        table = pd.DataFrame({"image_id": ids, "fold": folds})
+        if groups is not None:
+            table["group"] = groups
+        write_csv(out / "folds.csv", table)
         for k in range(opts.folds):
             val_ids = {i for i, f in zip(ids, folds) if f == k}
             train_ids = set(ids) - val_ids

@@ -120,3 +120,48 @@ def test_pseudonym_map_inside_the_output_is_refused(planted, tmp_path):
     result = _run("convert", "--dicom-dir", root / "dicom", "--out", tmp_path / "d", "--pseudonymize",
                   "--pseudonym-map", tmp_path / "d" / "map.json")
     assert result.returncode == 1 and b"outside the output folder" in result.stderr
+
+
+def test_grouped_folds_leak_nothing_even_from_damaged_headers(planted, tmp_path):
+    """--group-by patient reads PatientID through the HMAC path only: no identifier in any output or log."""
+    root, secrets = planted
+    out = tmp_path / "grouped"
+    result = _run("convert", "--dicom-dir", root / "dicom", "--labels", root / "train.csv", "--out", out,
+                  "--size", "64", "--folds", "2", "--workers", "2", "--pseudonymize", "--pseudonym-map",
+                  tmp_path / "map.json", "--group-by", "patient")
+    assert result.returncode == 1, result.stderr.decode()
+    assert not _leaks(secrets, result.stdout + result.stderr), result.stderr.decode()
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert not _leaks(secrets, path.read_bytes() + path.name.encode()), path
+    folds = pd.read_csv(out / "folds.csv")
+    assert list(folds.columns) == ["image_id", "fold", "group"] and folds["group"].is_unique  # one image a patient
+
+
+def test_images_of_one_patient_or_study_never_straddle_folds(tmp_path):
+    rng = np.random.default_rng(4)
+    rows = []
+    patients = {}
+    for i in range(12):
+        image_id, patient = f"img{i:02d}", f"pt{i // 3}"  # 4 patients, 3 images each
+        patients[image_id] = patient
+        write_dicom(tmp_path / "dicom" / f"{image_id}.dcm", rng.integers(0, 4000, (64, 48)).astype(np.uint16),
+                    uid_seed=patient)
+        rows.append((image_id, *(("Nodule/Mass", 8) if i % 2 else ("Cardiomegaly", 3)), "R1", 5, 5, 20, 20))
+    pd.DataFrame(rows, columns=["image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", "x_max",
+                                "y_max"]).to_csv(tmp_path / "train.csv", index=False)
+    for group_by in ("patient", "study"):
+        out = tmp_path / group_by
+        result = _run("convert", "--dicom-dir", tmp_path / "dicom", "--labels", tmp_path / "train.csv", "--out",
+                      out, "--size", "0", "--folds", "2", "--workers", "1", "--group-by", group_by,
+                      "--no-progress")
+        assert result.returncode == 0, result.stderr.decode()
+        folds = pd.read_csv(out / "folds.csv").set_index("image_id")
+        by_patient = folds.groupby(folds.index.map(patients))
+        assert (by_patient["fold"].nunique() == 1).all() and (by_patient["group"].nunique() == 1).all()
+        assert folds["group"].nunique() == 4 and sorted(folds["fold"].unique()) == [0, 1]
+        blob = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file()) + result.stdout + result.stderr
+        assert not any(fake_phi(p)["PatientID"].encode() in blob for p in set(patients.values()))
+    bad = _run("convert", "--dicom-dir", tmp_path / "dicom", "--labels", tmp_path / "train.csv", "--out",
+               tmp_path / "x", "--group-by", "patient")
+    assert bad.returncode != 0 and b"--group-by needs --folds" in bad.stderr
