@@ -17,7 +17,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from cxrdet.registry import METRICS
-from cxrdet.vindr import NO_FINDING, NO_FINDING_BOX
+from cxrdet.structures import NO_FINDING_BOX, VINDR, DatasetMeta
 
 NO_FINDING_MODES = ("skip", "one_minus_max")
 
@@ -67,16 +67,25 @@ class VinDrMetric(BaseMetric):
         classwise: also report per-class AP as ``AP_<class id>``.
         collect_device: see :class:`mmengine.evaluator.BaseMetric`.
         prefix: key prefix (default ``vindr``: keys ``vindr/mAP``, ...).
+        dataset: the data set's class list, a :class:`~cxrdet.structures.DatasetMeta` or its dict
+            (``{"classes": [...], "no_finding": id or None}``, what ``classes.json`` holds); VinDr by default.
+            Without a "no finding" class, ``no_finding`` must stay ``"skip"`` (nothing to skip).
     """
 
     default_prefix = "vindr"
 
     def __init__(self, iou_thr: float = 0.4, match: str = "voc", label_offset: int = 0,
                  no_finding: str = "skip", gt_rescale: bool = False, classwise: bool = False,
-                 collect_device: str = "cpu", prefix: str | None = None) -> None:
+                 collect_device: str = "cpu", prefix: str | None = None,
+                 dataset: DatasetMeta | dict | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if no_finding not in NO_FINDING_MODES:
             raise ValueError(f"no_finding must be one of {NO_FINDING_MODES}, got {no_finding!r}")
+        meta = VINDR if dataset is None else dataset
+        self.meta = meta if isinstance(meta, DatasetMeta) else DatasetMeta.from_dict(dict(meta))
+        if self.meta.no_finding is None and no_finding != "skip":
+            raise ValueError(f"no_finding={no_finding!r} needs a data set with a 'no finding' class")
+        self._nf = -1 if self.meta.no_finding is None else self.meta.no_finding
         self.iou_thr, self.match, self.label_offset = float(iou_thr), match, int(label_offset)
         self.no_finding, self.gt_rescale, self.classwise = no_finding, bool(gt_rescale), bool(classwise)
 
@@ -97,22 +106,21 @@ class VinDrMetric(BaseMetric):
                 sx, sy = np.asarray(_get(sample, "scale_factor", (1.0, 1.0)), dtype=np.float64)[:2]
                 gt_boxes = gt_boxes / np.array([sx, sy, sx, sy])
             if self.no_finding == "skip":
-                keep, gt_keep = labels != NO_FINDING, gt_labels != NO_FINDING
+                keep, gt_keep = labels != self._nf, gt_labels != self._nf
                 boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
                 gt_boxes, gt_labels = gt_boxes[gt_keep], gt_labels[gt_keep]
             else:
                 p_normal = 1.0 - (float(scores.max()) if len(scores) else 0.0)
                 boxes = np.vstack([boxes, NO_FINDING_BOX])
-                scores, labels = np.append(scores, p_normal), np.append(labels, NO_FINDING)
+                scores, labels = np.append(scores, p_normal), np.append(labels, self._nf)
                 if not len(gt_labels):
-                    gt_boxes, gt_labels = np.array([NO_FINDING_BOX]), np.array([NO_FINDING])
+                    gt_boxes, gt_labels = np.array([NO_FINDING_BOX]), np.array([self._nf])
             self.results.append((self._image_id(sample), boxes, scores, labels, gt_boxes, gt_labels))
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         """VinDr mAP of the collected results: ``{"mAP": ...}`` (+ ``AP_<id>`` with ``classwise``)."""
         from cxrdet.evaluation.voc import vindr_map
-        from cxrdet.structures import BoxTable
-        from cxrdet.structures import Detections, GroundTruth
+        from cxrdet.structures import BoxTable, Detections, GroundTruth
 
         seen: dict[str, int] = {}
         preds, gts = [], []
@@ -124,7 +132,7 @@ class VinDrMetric(BaseMetric):
             gts.append(GroundTruth(key, gt_boxes, gt_labels))
         result = vindr_map(BoxTable.from_detections(gts, source="ground truth"),
                            BoxTable.from_detections(preds, source="predictions"),
-                           iou_thr=self.iou_thr, match=self.match, curves=False)
+                           iou_thr=self.iou_thr, match=self.match, curves=False, meta=self.meta)
         table = result.per_class[result.per_class["n_gt"] > 0]
         print_log(f"VinDr per-class AP@{self.iou_thr:g} ({self.match}):\n"
                   + table[["class_id", "class_name", "ap", "n_gt", "n_pred"]].to_string(index=False),

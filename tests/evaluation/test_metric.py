@@ -82,3 +82,20 @@ def test_registered_for_configs_in_a_fresh_interpreter():
 def test_rejects_unknown_mode():
     with pytest.raises(ValueError, match="no_finding must be one of .* got 'maybe'"):
         VinDrMetric(no_finding="maybe")
+
+
+def test_a_dataset_without_no_finding_class():
+    """classes.json's dict configures the metric; labels outside the 2 classes are refused by the evaluator."""
+    dataset = {"classes": ["cat", "dog"], "no_finding": None}
+    metric = VinDrMetric(dataset=dataset, classwise=True)
+    a = sample("/d/a.png", [[0, 0, 10, 10], [20, 20, 30, 30]], [0.9, 0.8], [0, 1], [[0, 0, 10, 10]], [0])
+    b = sample("/d/b.png", [[0, 0, 10, 10]], [0.4], [1], [[0, 0, 10, 10]], [1])
+    # cat: one TP -> AP 1; dog: FP (0.8) then TP (0.4) -> AP 0.5
+    assert run(metric, [a, b]) == {"vindr/mAP": pytest.approx(0.75), "vindr/AP_00": pytest.approx(1.0),
+                                   "vindr/AP_01": pytest.approx(0.5)}
+    with pytest.raises(ValueError, match="needs a data set with a 'no finding' class"):
+        VinDrMetric(dataset=dataset, no_finding="one_minus_max")
+    from cxrdet.errors import InputError
+
+    with pytest.raises(InputError, match="predictions: class_id outside 0..1"):
+        run(VinDrMetric(dataset=dataset), [sample("/d/c.png", [[0, 0, 1, 1]], [0.5], [2], [], [])])
