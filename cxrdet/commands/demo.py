@@ -78,14 +78,6 @@ def _score(example: Path, table, gt_fuse: str = "wbf"):
     return vindr_map(read_table(example / "test_labels.csv", role="gt", gt_fuse=gt_fuse), table)
 
 
-def _print_table(result) -> None:
-    print(f"      {'id':>2}  {'class':<20} {'AP':>7} {'#GT':>5} {'#pred':>6}")
-    for r in result.per_class.itertuples(index=False):
-        if r.n_gt or r.n_pred:
-            ap = "-" if r.ap != r.ap else f"{r.ap:.4f}"
-            print(f"      {r.class_id:>2}  {r.class_name:<20} {ap:>7} {r.n_gt:>5} {r.n_pred:>6}")
-
-
 def _submit(table, example: Path, out: Path) -> list[str]:
     from cxrdet.submission.kaggle import build_submission, read_sample_ids, write_submission
     from cxrdet.submission.validate import validate_submission
@@ -97,6 +89,7 @@ def _submit(table, example: Path, out: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cxrdet.commands.test import print_map_table
     from cxrdet.config import merge, parse_options, resolve_path
     from cxrdet.engines.base import engine_of_config
     from cxrdet.engines.yolo.checkpoints import untrained_checkpoint
@@ -151,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     result = _score(example, fused)
     print(f"[6/7] evaluate against {example / 'test_labels.csv'} (VOC 2010 all-point, IoU 0.4; the 3 readers' "
           "boxes fused by WBF, like the competition's consensus test labels):")
-    _print_table(result)
+    print_map_table(result, indent="      ")
     print(f"      (against every reader's box, unfused: mAP@0.4 {_score(example, fused, 'none').map:.4f})")
     problems = _submit(fused, example, out / "submission.csv")
     print(f"[7/7] submission {out / 'submission.csv'}: {len(fused.images)} images, "

@@ -22,13 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="shortcut for the engine's device option (cpu, 0, ...)")
 
 
-def print_map_table(result) -> None:
+def print_map_table(result, indent: str = "") -> None:
     """The per-class AP table of a :func:`cxrdet.evaluation.voc.vindr_map` result (classes with boxes)."""
-    print(f"{'id':>2}  {'class':<20} {'AP':>7} {'#GT':>5} {'#pred':>6}")
+    print(f"{indent}{'id':>2}  {'class':<20} {'AP':>7} {'#GT':>5} {'#pred':>6}")
     for r in result.per_class.itertuples(index=False):
         if r.n_gt or r.n_pred:
             ap = "-" if r.ap != r.ap else f"{r.ap:.4f}"
-            print(f"{r.class_id:>2}  {r.class_name:<20} {ap:>7} {r.n_gt:>5} {r.n_pred:>6}")
+            print(f"{indent}{r.class_id:>2}  {r.class_name:<20} {ap:>7} {r.n_gt:>5} {r.n_pred:>6}")
 
 
 def run(args: argparse.Namespace) -> int:
