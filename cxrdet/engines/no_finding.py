@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 from cxrdet.vindr import BOX_COLUMNS, NO_FINDING, NO_FINDING_BOX
 
 

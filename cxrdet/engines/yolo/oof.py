@@ -30,7 +30,8 @@ def combine_oof(work_dir: Path, dataset: Dataset) -> Path | None:
     Written once all folds of ``dataset`` have their ``oof_foldK.csv`` (trained now or in earlier runs);
     that is the per-model file ``cxrdet tune-ensemble`` compares models with.
     """
-    from cxrdet.io.predictions import BoxTable, read_table, write_predictions
+    from cxrdet.io.predictions import read_table, write_predictions
+    from cxrdet.structures import BoxTable
 
     files = [work_dir / f"oof_fold{k}.csv" for k in dataset.folds]
     if not files or not all(f.is_file() for f in files):

@@ -24,7 +24,7 @@ from cxrdet.engines.yolo.checkpoints import CXRDET_KEY
 from cxrdet.engines.yolo.frames import Prepared
 from cxrdet.engines.yolo.letterbox import Letterbox
 from cxrdet.errors import ConfigError, InputError
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 from cxrdet.io.sources import SourceImage
 from cxrdet.structures import Detections
 from cxrdet.vindr import CLASS_NAMES, NUM_FINDING_CLASSES

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxrdet.io.predictions import BoxTable
+from cxrdet.structures import BoxTable
 from cxrdet.preprocess.geometry import Resize
 from cxrdet.structures import Detections
 
