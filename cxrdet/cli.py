@@ -2,6 +2,11 @@
 
 Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``,
 and imports its heavy dependencies inside ``run`` so that ``cxrdet --help`` stays fast.
+
+Conventions every command follows (checked by ``tests/commands/test_cli_conventions.py``): outputs are
+``-o/--out`` (a file or a folder), never positional; ``--overwrite`` allows replacing an existing output but
+never writing onto one of the command's inputs (:mod:`cxrdet.io.outputs`); defaults are shown by
+:class:`argparse.ArgumentDefaultsHelpFormatter`, not typed into help strings.
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _command_modules().items():
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

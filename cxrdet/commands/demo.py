@@ -21,15 +21,16 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="working folder")
+    parser.add_argument("-o", "--out", type=Path, default=Path("runs/demo"),
+                        help="working folder (an earlier demo's is reused: its example, converted PNGs)")
     parser.add_argument("--n-train", type=int, default=200, help="labelled example images")
     parser.add_argument("--n-test", type=int, default=40, help="held-out labelled test images")
     parser.add_argument("--size", type=int, default=192, help="PNG longest side (cxrdet convert --size)")
     parser.add_argument("--folds", type=int, default=2, help="K folds of the training images (one model each)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the example and the folds")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="YOLO config to train (default: the shipped "
-                        f"{DEFAULT_CONFIG})")
+    parser.add_argument("--workers", type=int, default=None, help="processes (None: all cores)")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="YOLO config to train (the default is shipped "
+                        "with cxrdet)")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="config overrides, e.g. ultralytics.epochs=5")
     parser.add_argument("--no-baseline", action="store_true", help="skip scoring an untrained model")

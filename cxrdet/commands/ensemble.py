@@ -19,16 +19,16 @@ def add_fusion_arguments(parser: argparse.ArgumentParser) -> None:
                         help="predictions made on horizontally flipped images (mapped back, then fused as "
                         "one more model; repeatable; weights follow PRED files, then these)")
     parser.add_argument("--method", choices=("wbf", "nms", "soft_nms", "nmw"), default="wbf",
-                        help="fusion method (default wbf)")
+                        help="fusion method")
     parser.add_argument("--missing", choices=("error", "empty"), default="error",
-                        help="an image absent from some file: error (default) or treat as no boxes")
-    parser.add_argument("--sizes", type=Path, help="CSV image_id,height,width (or original_height,"
+                        help="an image absent from some file: error, or treat it as having no boxes")
+    parser.add_argument("--sizes", type=Path, metavar="FILE", help="CSV image_id,height,width (or original_height,"
                         "original_width, e.g. convert's meta.csv) for files without size columns")
     parser.add_argument("--unknown-size", choices=("error", "max"), default="error",
-                        help="image of unknown size: error (default) or normalise by its largest coordinate")
+                        help="image of unknown size: error, or normalise by its largest coordinate")
     parser.add_argument("--conf-type", default="avg",
                         choices=("avg", "max", "box_and_model_avg", "absent_model_aware_avg"),
-                        help="WBF confidence of a fused box (default avg)")
+                        help="WBF confidence of a fused box")
     parser.add_argument("--allows-overflow", action="store_true",
                         help="WBF avg: let a box found by more boxes than models score above 1")
     parser.add_argument("--sigma", type=float, default=0.5, help="soft-NMS gaussian sigma")
@@ -41,12 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_fusion_arguments(parser)
     parser.add_argument("-o", "--out", type=Path, required=True,
                         help="output: .csv/.parquet prediction file, or a Kaggle CSV with --format kaggle")
-    parser.add_argument("--weights", type=float, nargs="+", help="one weight per model (default all 1)")
-    parser.add_argument("--iou-thr", type=float, default=0.4, help="IoU to cluster / suppress (default 0.4)")
+    parser.add_argument("--weights", type=float, nargs="+", help="one weight per model (None: all 1)")
+    parser.add_argument("--iou-thr", type=float, default=0.4,
+                        help="fusion IoU: boxes overlapping more are clustered / suppressed")
     parser.add_argument("--skip-box-thr", type=float, default=0.0,
-                        help="ignore boxes scoring below this (wbf, nmw; default 0)")
+                        help="ignore boxes scoring below this (wbf, nmw)")
     parser.add_argument("--format", choices=("predictions", "kaggle"), default="predictions",
-                        help="write a prediction file (default) or a Kaggle submission CSV")
+                        help="write a prediction file or a Kaggle submission CSV")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out if it exists (never one of the input files)")
 

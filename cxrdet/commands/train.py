@@ -16,9 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="config file, e.g. configs/yolo/yolov5s_1024-e40_vindr.py (a path that does "
                         "not exist is looked up among the configs shipped with cxrdet, e.g. yolo/...py)")
     parser.add_argument("--fold", type=int, action="append", metavar="K",
-                        help="train fold K (repeatable); without --fold/--folds: every labelled image ('all')")
-    parser.add_argument("--folds", metavar="all", help="'all': train every fold of the converted split in turn")
-    add_config_arguments(parser)
+                        help="train fold K (repeatable); without --fold/--all-folds: every labelled image ('all')")
+    parser.add_argument("--all-folds", action="store_true",
+                        help="train every fold of the converted split in turn (convert --folds K made them)")
+    parser.add_argument("--folds", choices=("all",), help=argparse.SUPPRESS)  # old spelling of --all-folds
+    add_config_arguments(parser, out=True)
     parser.add_argument("--load-from", help="shortcut for --cfg-options load_from=... (a local checkpoint)")
     parser.add_argument("--device", help="shortcut for the engine's device option (YOLO: ultralytics.device: cpu, "
                         "0, 0,1)")
@@ -27,14 +29,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "checkpoint; with a path, from that checkpoint (one --fold)")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--cfg-options``, ``--data-root`` and ``--work-dir`` (shared by train and test)."""
+def add_config_arguments(parser: argparse.ArgumentParser, out: bool = False) -> None:
+    """``--cfg-options``, ``--data-root`` and ``--work-dir`` (shared by train and test).
+
+    ``out``: the command writes its run there (train), so the option is ``-o/--out`` (``--work-dir`` hidden).
+    """
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config keys, dotted for nested ones (ultralytics.epochs=5); unknown keys "
                         "are rejected. Order: defaults < config file < these")
     parser.add_argument("--data-root", help="shortcut for --cfg-options data_root=... (a cxrdet convert folder)")
-    parser.add_argument("--work-dir", help="shortcut for --cfg-options work_dir=... (default work_dirs/<config "
-                        "name>)")
+    if out:
+        parser.add_argument("-o", "--out", dest="work_dir", metavar="DIR",
+                            help="run folder: weights, OOF predictions, resolved config (shortcut for --cfg-options "
+                            "work_dir=...; None: work_dirs/<config name>)")
+        parser.add_argument("--work-dir", dest="work_dir", help=argparse.SUPPRESS)  # old spelling of --out
+    else:
+        parser.add_argument("--work-dir", help="shortcut for --cfg-options work_dir=... (None: work_dirs/<config "
+                            "name>)")
 
 
 def engine_from(args: argparse.Namespace):
@@ -53,7 +64,7 @@ def engine_from(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     """Resolves the config, trains each split and prints where the weights and OOF files are."""
     engine = engine_from(args)
-    splits = engine.select_splits(args.fold, args.folds)
+    splits = engine.select_splits(args.fold, "all" if args.all_folds or args.folds == "all" else None)
     results = engine.train(splits, resume=args.resume)
     print(f"{'split':<8} {'VinDr mAP@' + format(engine.cfg['vindr_iou'], 'g'):>14} {'time':>8}  best weights")
     for r in results:

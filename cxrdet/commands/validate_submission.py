@@ -11,9 +11,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cxrdet validate-submission``."""
     parser.add_argument("file", help="submission CSV (image_id,PredictionString)")
     parser.add_argument("--sample", required=True, help="the competition's sample_submission.csv")
-    parser.add_argument("--meta", metavar="CSV",
-                        help="image sizes (image_id,height,width; a prediction file with sizes works too) "
-                             "to check that boxes lie inside their images")
+    parser.add_argument("--sizes", metavar="FILE",
+                        help="image sizes (image_id,height,width; convert's meta.csv or a prediction file with sizes "
+                        "works too) to check that boxes lie inside their images")
+    parser.add_argument("--meta", dest="sizes", help=argparse.SUPPRESS)  # old spelling of --sizes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from cxrdet.io.sizes import read_sizes
     from cxrdet.submission.validate import validate_submission
 
-    sizes = read_sizes(args.meta) if args.meta else None
+    sizes = read_sizes(args.sizes) if args.sizes else None
     problems = validate_submission(args.file, args.sample, sizes=sizes)
     for problem in problems:
         print(f"{args.file}: {problem}")

@@ -44,13 +44,28 @@ def check_output_file(path: str | os.PathLike, inputs: Iterable[str | os.PathLik
     return path
 
 
-def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
+def check_output_dir(path: str | os.PathLike, flag: str = "--out",
+                     inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
     """``path`` if it is a folder or can become one (``flag`` names the option for the message).
 
+    Args:
+        path: the output folder.
+        flag: the option that names it, for the message.
+        inputs: the command's input files or folders (None entries are skipped): the output folder may be
+            none of them, nor lie inside an input folder.
+
     Raises:
-        InputError: ``path`` (or a parent of it) is an existing file.
+        InputError: ``path`` (or a parent of it) is an existing file, or ``path`` is (or is inside) an input.
     """
     path = Path(path)
+    for source in inputs:
+        if source is None:
+            continue
+        source = Path(source)
+        if _same(path, source) or path.resolve() == source.resolve():
+            raise InputError(path, f"is one of this command's inputs; give {flag} another folder")
+        if source.is_dir() and source.resolve() in path.resolve().parents:
+            raise InputError(path, f"is inside the input folder {source}; give {flag} a folder outside it")
     for p in (path, *path.parents):
         if p.exists() and not p.is_dir():
             what = "is a file" if p == path else f"is inside {p}, which is a file"

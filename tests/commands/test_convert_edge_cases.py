@@ -56,7 +56,7 @@ def test_labels_with_only_a_header_are_refused_before_the_image_pass(example_dat
 def test_out_naming_a_file_is_refused_and_the_file_kept(example_dataset, tmp_path):
     target = tmp_path / "results.txt"
     target.write_text("precious")
-    _refused(cxrdet("convert", "--dicom-dir", example_dataset / "test", "--out", target), "existing file")
+    _refused(cxrdet("convert", "--dicom-dir", example_dataset / "test", "--out", target), "is a file")
     assert target.read_text() == "precious"
 
 

@@ -88,7 +88,7 @@ def test_other_methods(files, method):
 def test_tune_ensemble(files, capsys):
     report = files / "tune.json"
     assert main(["tune-ensemble", str(files / "a.csv"), str(files / "b.csv"), "--gt", str(files / "gt.csv"),
-                 "--iou-thrs", "0.3", "0.9", "--skip-box-thrs", "0", "0.5", "--weight-levels", "1", "2",
+                 "--iou-thr", "0.3", "0.9", "--skip-box-thr", "0", "0.5", "--weight-levels", "1", "2",
                  "--json", str(report), "--no-progress"]) == 0
     out = capsys.readouterr().out
     doc = json.loads(report.read_text())

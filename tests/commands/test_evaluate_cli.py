@@ -50,7 +50,7 @@ def test_every_reader_box_is_gt_by_default(files):
 
 def test_wbf_fusion_iou_label_and_coco(files):
     out = cxrdet("evaluate", "--gt", files / "train.csv", "--pred", files / "pred.csv", "--gt-fuse", "wbf",
-                 "--coco", "--iou", "0.5", "--json", files / "m.json")
+                 "--coco", "--map-iou", "0.5", "--json", files / "m.json")
     assert out.returncode == 0, out.stderr
     # fused nodule [105,102,205,195] has IoU 0.84 with the prediction; one "No finding" box, found first
     assert out.stdout.splitlines()[-1] == "mAP@0.5: 1.0000"

@@ -39,11 +39,11 @@ def test_submit_validate_and_refuse_overwrite(tmp_path):
         assert onto.returncode == 1 and "is one of this command's inputs" in onto.stderr, onto.stderr
         assert (tmp_path / own).read_text() == before
 
-    ok = cxrdet("validate-submission", sub, "--sample", tmp_path / "sample.csv", "--meta", tmp_path / "pred.csv")
+    ok = cxrdet("validate-submission", sub, "--sample", tmp_path / "sample.csv", "--sizes", tmp_path / "pred.csv")
     assert ok.returncode == 0 and ok.stdout.strip().endswith("0 problems - ready to submit")
 
     sub.write_text("image_id,PredictionString\nc,14 1 0 0 1 1\na,0 0.5 1 2 300 4\na,\n")
-    bad = cxrdet("validate-submission", sub, "--sample", tmp_path / "sample.csv", "--meta", tmp_path / "pred.csv")
+    bad = cxrdet("validate-submission", sub, "--sample", tmp_path / "sample.csv", "--sizes", tmp_path / "pred.csv")
     assert bad.returncode == 1
     lines = bad.stdout.splitlines()
     assert [line.split(": ")[1] for line in lines[:-1]] == ["line 3", "line 4", "line 4",

@@ -211,7 +211,8 @@ def test_other_classes_can_be_drawn(tmp_path):
 
 def test_cli(tmp_path, caplog):
     out = str(tmp_path / "cli")
-    args = ["make-example", out, "--n-train", "3", "--n-test", "2", "--sizes", "160x128", "96", "--workers", "1"]
+    args = ["make-example", "-o", out, "--n-train", "3", "--n-test", "2", "--image-sizes", "160x128", "96",
+            "--workers", "1"]
     assert main(args) == 0
     assert len(pd.read_csv(Path(out) / "sample_submission.csv")) == 2
     shapes = {pydicom.dcmread(p, stop_before_pixels=True).Rows for p in Path(out).rglob("*.dicom")}

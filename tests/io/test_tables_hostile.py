@@ -470,7 +470,7 @@ def cli(tmp_path_factory) -> dict[str, tuple[int, str, str, Path]]:
                           d / "s2.csv"], "probs_empty_id"),
         "validate_submission": (["validate-submission", f["utf16_submission"], "--sample", sample],
                                 "utf16_submission"),
-        "validate_meta": (["validate-submission", sample, "--sample", sample, "--meta", f["meta_directory"]],
+        "validate_meta": (["validate-submission", sample, "--sample", sample, "--sizes", f["meta_directory"]],
                           "meta_directory"),
         "argparse": (["evaluate", "--gt", gt], "kaggle_not_utf8"),
     }
