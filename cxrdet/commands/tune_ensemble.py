@@ -8,7 +8,8 @@ from pathlib import Path
 
 from cxrdet.commands.ensemble import add_fusion_arguments, fusion_options, load_inputs
 
-HELP = "search iou_thr / skip_box_thr / model weights maximising VinDr mAP@0.4 on out-of-fold predictions"
+HELP = ("search fusion IoU / skip_box_thr / model weights maximising VinDr mAP (@0.4, --map-iou) on out-of-fold "
+        "predictions")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,19 +48,20 @@ def _single_models(tables, evaluator) -> list[dict]:
     return [{"file": t.source, "map": float(evaluator.evaluate(t, curves=False).map)} for t in tables]
 
 
-def _print_summary(method: str, trials, singles: list[dict], top: int) -> None:
-    print(f"{'file':<40} {'mAP@0.4':>8}")
+def _print_summary(method: str, trials, singles: list[dict], top: int, map_iou: float = 0.4) -> None:
+    metric = f"mAP@{map_iou:g}"
+    print(f"{'file':<40} {metric:>8}")
     for s in singles:
         print(f"{str(s['file'])[-40:]:<40} {s['map']:8.4f}")
     print(f"\n{method}: {len(trials)} settings, best first")
-    print(f"{'iou_thr':>7} {'skip_thr':>8} {'conf_type':<22} {'mAP@0.4':>8}  weights")
+    print(f"{'iou_thr':>7} {'skip_thr':>8} {'conf_type':<22} {metric:>8}  weights")
     for t in trials[:top]:
         weights = ",".join(f"{w:g}" for w in t.weights)
         print(f"{t.iou_thr:7.3f} {t.skip_box_thr:8.4f} {t.conf_type:<22} {t.map:8.4f}  {weights}")
     best = trials[0]
     print(f"\nbest: --method {method} --iou-thr {best.iou_thr:g} --skip-box-thr {best.skip_box_thr:g} "
           f"--conf-type {best.conf_type} --weights {' '.join(f'{w:g}' for w in best.weights)}  "
-          f"mAP@0.4 = {best.map:.4f}")
+          f"{metric} = {best.map:.4f}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     trials = search(prep, evaluator, sample(grid, args.trials, args.seed), args.method,
                     progress=not args.no_progress, **options)
     singles = _single_models(tables, evaluator)
-    _print_summary(args.method, trials, singles, args.top)
+    _print_summary(args.method, trials, singles, args.top, args.map_iou)
     if args.json:
         report = {"method": args.method, "metric_iou": args.map_iou, "best": trials[0].as_dict(),
                   "single_models": singles, "trials": [t.as_dict() for t in trials],
