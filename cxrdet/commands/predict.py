@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, 0, cuda:0 ... (default: a GPU if there is one)")
     parser.add_argument("--half", action="store_true", help="FP16 inference (GPU)")
     parser.add_argument("--no-finding", action="store_true",
-                        help="append '14 p 0 0 1 1' per image, p = 1 - its highest score (detector-only normality)")
+                        help="append the data set's 'no finding' class per image (VinDr: '14 p 0 0 1 1'), p = 1 - "
+                        "its highest score (detector-only normality); only for a data set with such a class")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.epilog = ("Options not given come from the config's predict section (CONFIG CHECKPOINT), else the "
                      "defaults shown.")
@@ -56,10 +57,21 @@ def _engine(args: argparse.Namespace):
     return engine_of_config(resolve_path(args.model)), args.checkpoint
 
 
+def _check_no_finding(checkpoint, meta) -> None:
+    """``--no-finding`` needs a class list with a "no finding" class (None: not known yet)."""
+    from cxrdet.errors import ConfigError
+
+    if meta is not None and meta.no_finding is None:
+        raise ConfigError(f"--no-finding: {checkpoint} predicts a data set without a 'no finding' class "
+                          f"(classes: {', '.join(meta.classes)}); drop --no-finding")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Predicts, writes the file, prints a summary; returns 1 when some image could not be read."""
+    """Predicts, writes the file and its ``OUT.classes.json`` (the checkpoint's class list), prints a summary;
+    returns 1 when some image could not be read."""
     from cxrdet.errors import ConfigError, InputError
     from cxrdet.io.failures import write_failures
+    from cxrdet.io.metainfo import write_companion
     from cxrdet.io.predictions import write_predictions
     from cxrdet.io.sources import find_sources
     from cxrdet.engines.no_finding import append_no_finding
@@ -70,13 +82,18 @@ def run(args: argparse.Namespace) -> int:
             or (args.max_det is not None and args.max_det < 1) or (args.batch is not None and args.batch < 1)):
         raise ConfigError("need 0 <= --conf < 1, 0 < --iou <= 1, --max-det >= 1 and --batch >= 1")
     engine, checkpoint = _engine(args)
+    if args.no_finding:
+        _check_no_finding(checkpoint, engine.checkpoint_meta(checkpoint))
     items = find_sources(args.source)
     result = engine.predict(checkpoint, items, imgsz=args.imgsz, png_size=args.png_size, bit_depth=args.bit_depth,
                             conf=args.conf, iou=args.iou, max_det=args.max_det, tta=True if args.tta else None,
                             tta_iou=args.tta_iou, batch=args.batch, workers=args.workers, timeout=args.timeout,
                             device=args.device, half=args.half, progress=not args.no_progress)
-    table = append_no_finding(result.table) if args.no_finding else result.table
+    if args.no_finding:
+        _check_no_finding(checkpoint, result.meta)
+    table = append_no_finding(result.table, result.meta) if args.no_finding else result.table
     write_predictions(table, args.out)
+    write_companion(args.out, result.meta)
     failures_file = write_failures(args.out, result.failures)
     n = len(items)
     tta = args.tta or bool(engine.cfg.get("predict", {}).get("tta"))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cxrdet.errors import ConfigError
+from cxrdet.structures import VINDR, DatasetMeta
 
 ENGINES: dict[str, str] = {
     "ultralytics": "cxrdet.engines.yolo.engine:YoloEngine",
@@ -49,12 +50,17 @@ class TrainResult:
 
 @dataclass
 class PredictResult:
-    """What :meth:`Engine.predict` produced."""
+    """What :meth:`Engine.predict` produced.
+
+    ``meta`` is the class list of the model (its class ids are ids of ``meta.classes``): the one its
+    checkpoint records, VinDr for a checkpoint that records none.
+    """
 
     table: Any  # a cxrdet.io.predictions.BoxTable, every image listed, boxes in original pixels
     failures: dict[str, str] = field(default_factory=dict)  # image_id -> reason
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
+    meta: DatasetMeta = VINDR
 
 
 class Engine(abc.ABC):
@@ -108,6 +114,11 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def test(self, checkpoint: str | os.PathLike, split: str | None = None):
         """Scores ``checkpoint`` on the config's validation split; returns a :class:`cxrdet.evaluation.voc` result."""
+
+    def checkpoint_meta(self, checkpoint: str | os.PathLike) -> DatasetMeta | None:
+        """The class list ``checkpoint`` predicts (known before predicting), or None when only
+        :attr:`PredictResult.meta` tells."""
+        return None
 
     @abc.abstractmethod
     def predict(self, checkpoint: str | os.PathLike, items: Sequence, **options: Any) -> PredictResult:

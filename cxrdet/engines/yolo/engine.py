@@ -71,11 +71,23 @@ class YoloEngine(Engine):
         from cxrdet.evaluation.voc import vindr_map
         from cxrdet.io.sources import find_sources
 
+        from cxrdet.errors import ConfigError
+
         split = split or _trained_split(checkpoint) or "all"
         val_list = self._val_list(split)
+        validation = VindrValidation.from_convert(self.dataset().root, val_list, self.cfg["vindr_iou"])
+        meta = self.checkpoint_meta(checkpoint)
+        if meta != validation.meta:
+            raise ConfigError(f"{checkpoint}: trained on other classes ({', '.join(meta.classes[:4])}...) than "
+                              f"{self.dataset().root} ({', '.join(validation.meta.classes[:4])}...)")
         result = self.predict(checkpoint, find_sources(val_list), progress=False)
-        gt = VindrValidation.from_convert(self.dataset().root, val_list, self.cfg["vindr_iou"]).gt
-        return vindr_map(gt, result.table, iou_thr=float(self.cfg["vindr_iou"]))
+        return vindr_map(validation.gt, result.table, iou_thr=float(self.cfg["vindr_iou"]), meta=validation.meta)
+
+    def checkpoint_meta(self, checkpoint: str | os.PathLike):
+        """The class list a cxrdet ``.pt`` records (VinDr for one without)."""
+        from cxrdet.engines.yolo.checkpoints import read_record, record_meta
+
+        return record_meta(read_record(checkpoint), checkpoint)
 
     def predict(self, checkpoint: str | os.PathLike, items: Sequence, **options: Any) -> PredictResult:
         """Options: the config's ``predict`` section (``no_finding`` excepted) < ``options``
@@ -94,12 +106,6 @@ class YoloEngine(Engine):
 
 def _trained_split(checkpoint: str | os.PathLike) -> str | None:
     """The split ``cxrdet train`` recorded in a checkpoint, if any."""
-    import torch
+    from cxrdet.engines.yolo.checkpoints import read_record
 
-    from cxrdet.engines.yolo.checkpoints import CXRDET_KEY
-
-    try:
-        record = torch.load(checkpoint, map_location="cpu", weights_only=False).get(CXRDET_KEY) or {}
-    except Exception:  # noqa: BLE001 - an unreadable file is reported by predict itself
-        return None
-    return record.get("split")
+    return read_record(checkpoint).get("split")

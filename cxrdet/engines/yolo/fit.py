@@ -53,10 +53,13 @@ def check_args(args: dict) -> None:
 
 
 def preprocessing_record(cfg: dict, dataset: Dataset, split: str) -> dict:
-    """What :mod:`cxrdet.engines.yolo.predict` reads from a checkpoint to preprocess DICOMs like training did."""
+    """What :mod:`cxrdet.engines.yolo.predict` reads from a checkpoint to preprocess DICOMs like training did,
+    and the data set's class list (so a prediction names its classes without the convert folder)."""
+    from cxrdet.engines.yolo.checkpoints import DATASET_KEY
+
     return {"png_size": dataset.png_size, "bit_depth": dataset.bit_depth, "imgsz": cfg["ultralytics"]["imgsz"],
             "channels": "grey replicated to 3", "data_root": str(dataset.root), "split": split,
-            "model": cfg["model"], "best_metric": cfg["best_metric"]}
+            "model": cfg["model"], "best_metric": cfg["best_metric"], DATASET_KEY: dataset.meta.to_dict()}
 
 
 def record_preprocessing(weights: list[Path], record: dict) -> None:
@@ -101,6 +104,17 @@ def fit_split(cfg: dict, dataset: Dataset, split: str, work_dir: Path, resume: P
     return TrainResult(split, Path(trainer.save_dir), Path(best), value, oof, 0.0)
 
 
+def check_no_finding(cfg: dict, dataset: Dataset) -> None:
+    """``predict.no_finding=True`` needs a data set with a "no finding" class (checked before training).
+
+    Raises:
+        ConfigError: the data set has none.
+    """
+    if cfg["predict"].get("no_finding") and dataset.meta.no_finding is None:
+        raise ConfigError(f"predict.no_finding=True: the data set of {dataset.root} has no 'no finding' class "
+                          f"(classes: {', '.join(dataset.meta.classes)}); set predict.no_finding=False")
+
+
 def _yaml_value(path: Path, key: str) -> str:
     import yaml
 
@@ -137,13 +151,14 @@ def train(cfg: dict, splits: list[str] | None = None, resume: bool | str | None 
     from cxrdet.engines.yolo.oof import combine_oof
 
     dataset = Dataset.open(cfg["data_root"])
+    check_no_finding(cfg, dataset)
     splits = splits or ["all"]
     work_dir = Path(cfg["work_dir"]).resolve()
     if resume not in (None, False, True, "auto") and len(splits) > 1:
         raise ConfigError("--resume PATH continues one split; give one --fold (or --resume auto for every split)")
     checkpoints = {}
     for split in splits:
-        dataset.data_yaml(split)
+        dataset.check_classes(split)
         checkpoints[split] = resume_checkpoint(work_dir, split, resume)
     work_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, work_dir / "config.py")

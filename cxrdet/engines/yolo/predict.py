@@ -20,14 +20,12 @@ import pandas as pd
 
 from cxrdet.engines.base import PredictResult
 from cxrdet.engines.no_finding import append_no_finding  # noqa: F401 - re-exported
-from cxrdet.engines.yolo.checkpoints import CXRDET_KEY
+from cxrdet.engines.yolo.checkpoints import CXRDET_KEY, detector_names, record_meta
 from cxrdet.engines.yolo.frames import Prepared
 from cxrdet.engines.yolo.letterbox import Letterbox
 from cxrdet.errors import ConfigError, InputError
-from cxrdet.structures import BoxTable
 from cxrdet.io.sources import SourceImage
-from cxrdet.structures import Detections
-from cxrdet.vindr import CLASS_NAMES, NUM_FINDING_CLASSES
+from cxrdet.structures import VINDR, BoxTable, DatasetMeta, Detections
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +87,18 @@ def _settings(weights: Path, ckpt: dict, opts: PredictOptions, items: list[Sourc
     return settings
 
 
-def _check_classes(weights: Path, names: dict[int, str]) -> None:
-    """The model's classes must be VinDr's finding classes (ids 0-13), so its class ids are VinDr ids."""
-    if len(names) > NUM_FINDING_CLASSES:
-        raise ConfigError(f"{weights}: a {len(names)}-class model; a VinDr detector predicts the "
-                          f"{NUM_FINDING_CLASSES} finding classes (ids 0-{NUM_FINDING_CLASSES - 1})")
-    other = [f"{i}: {n!r}" for i, n in names.items() if n != CLASS_NAMES[i]]
+def _check_classes(weights: Path, names: dict[int, str], meta: DatasetMeta = VINDR) -> None:
+    """The model's classes must be the detector classes of its checkpoint's class list ``meta`` (VinDr: the
+    finding classes, ids 0-13), so its class ids are ids of ``meta``."""
+    expected = detector_names(meta)
+    what = "a VinDr detector" if meta == VINDR else "its recorded class list"
+    if len(names) > len(expected):
+        raise ConfigError(f"{weights}: a {len(names)}-class model; {what} predicts the "
+                          f"{len(expected)} detector classes (ids 0-{len(expected) - 1})")
+    other = [f"{i}: {n!r}" for i, n in names.items() if n != expected.get(i)]
     if other:
-        log.warning("%s: class names differ from VinDr's (%s); ids are used as VinDr class ids", weights,
-                    ", ".join(other[:3]))
+        log.warning("%s: class names differ from %s (%s); ids are used as its class ids", weights,
+                    "VinDr's" if meta == VINDR else "the recorded class list's", ", ".join(other[:3]))
 
 
 def _nms(model, images, opts: PredictOptions) -> list[np.ndarray]:
@@ -155,7 +156,8 @@ def predict(weights: str | Path, items: list[SourceImage], opts: PredictOptions 
         opts: inference options.
 
     Returns:
-        The table (every image listed; sizes = original height/width), failures, time and settings used.
+        The table (every image listed; sizes = original height/width), failures, time, settings used and
+        the class list the checkpoint records (VinDr when it records none).
 
     Raises:
         InputError: missing weights file. ConfigError: sizes that cannot be determined.
@@ -174,16 +176,17 @@ def predict(weights: str | Path, items: list[SourceImage], opts: PredictOptions 
 
         module, ckpt = load_checkpoint(str(weights))  # read once: the model and cxrdet's record
         settings = _settings(weights, ckpt, opts, items)
+        meta = record_meta(ckpt.get(CXRDET_KEY), weights)
         model = AutoBackend(module, device=select_device(opts.device or "", verbose=False), fp16=opts.half,
                             fuse=True, verbose=False)
         model.eval()
-        _check_classes(weights, dict(model.names))
+        _check_classes(weights, dict(model.names), meta)
         batches = _batches(items, settings, model.stride, opts)
         plain, flipped, failures, sizes = _run(model, batches, opts, len(items))
     table = _assemble(items, plain, flipped, sizes, opts)
     for image_id, reason in failures.items():
         log.warning("%s: not predicted: %s", image_id, reason)
-    return PredictResult(table, failures, time.perf_counter() - start, settings)
+    return PredictResult(table, failures, time.perf_counter() - start, settings, meta)
 
 
 def _assemble(items: list[SourceImage], plain: list[Detections], flipped: list[Detections],

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxrdet.structures import BoxTable
 from cxrdet.preprocess.geometry import Resize
-from cxrdet.structures import Detections
+from cxrdet.structures import VINDR, BoxTable, DatasetMeta, Detections
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +34,21 @@ class VindrValidation:
         resizes: image_id -> :class:`Resize` (original <-> PNG).
         iou_thr: the metric's IoU threshold.
         best_metric: ``"vindr_map"`` (fitness = VinDr mAP) or ``"ultralytics"`` (its mAP50-95 fitness).
+        meta: the data set's class list (the classes scored; ``classes.json`` of the convert folder).
     """
 
     gt: BoxTable
     resizes: dict[str, Resize]
     iou_thr: float = 0.4
     best_metric: str = "vindr_map"
+    meta: DatasetMeta = VINDR
 
     @classmethod
     def from_convert(cls, data_root: Path, val_list: Path, iou_thr: float = 0.4,
                      best_metric: str = "vindr_map") -> VindrValidation:
-        """From a ``cxrdet convert`` folder and a split's ``val.txt``."""
+        """From a ``cxrdet convert`` folder (its class list from ``classes.json``) and a split's ``val.txt``."""
+        from cxrdet.io.metainfo import read_convert_meta
+
         ids = [Path(line.strip()).stem for line in Path(val_list).read_text().splitlines() if line.strip()]
         meta = pd.read_csv(data_root / "meta.csv", dtype={"image_id": str}).set_index("image_id")
         resizes = {i: Resize(int(r.original_height), int(r.original_width), int(r.height), int(r.width))
@@ -55,14 +58,16 @@ class VindrValidation:
         images = pd.DataFrame({"height": [resizes[i].original_height for i in ids],
                                "width": [resizes[i].original_width for i in ids]},
                               index=pd.Index(ids, name="image_id"))
-        return cls(BoxTable(fused, images, "labels_fused.csv"), resizes, iou_thr, best_metric)
+        return cls(BoxTable(fused, images, "labels_fused.csv"), resizes, iou_thr, best_metric,
+                   read_convert_meta(data_root))
 
     def score(self, detections: list[Detections]) -> float:
         """VinDr mAP of the collected detections (0 for classes with ground truth and no prediction)."""
         from cxrdet.evaluation.voc import vindr_map
 
         pred = BoxTable.from_detections(detections, source="validation")
-        result = vindr_map(self.gt, pred, iou_thr=self.iou_thr, unknown_images="ignore", curves=False)
+        result = vindr_map(self.gt, pred, iou_thr=self.iou_thr, unknown_images="ignore", curves=False,
+                           meta=self.meta)
         return 0.0 if np.isnan(result.map) else float(result.map)
 
     @classmethod
