@@ -22,29 +22,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", required=True, type=Path, help="prediction file to write (.csv/.parquet)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--tta", action="store_true", help="add the horizontal flip, merged with WBF")
-    parser.add_argument("--tta-iou", type=float, help="WBF IoU of the TTA merge (default 0.4)")
-    parser.add_argument("--conf", type=float, help="score threshold (default 0.001: low-score "
+    parser.add_argument("--tta-iou", type=float, help="WBF IoU of the TTA merge (None: 0.4)")
+    parser.add_argument("--conf", type=float, help="score threshold (None: 0.001; low-score "
                         "boxes never lower VinDr mAP)")
-    parser.add_argument("--iou", type=float, help="NMS IoU (default 0.7, Ultralytics')")
-    parser.add_argument("--max-det", type=int, help="boxes per image at most (default 300)")
-    parser.add_argument("--imgsz", type=int, help="model input size (default: the training size)")
-    parser.add_argument("--png-size", type=int, help="longest side of the training PNGs (default: recorded in "
+    parser.add_argument("--iou", type=float, help="NMS IoU (None: 0.7, Ultralytics')")
+    parser.add_argument("--max-det", type=int, help="boxes per image at most (None: 300)")
+    parser.add_argument("--imgsz", type=int, help="model input size (None: the training size)")
+    parser.add_argument("--png-size", type=int, help="longest side of the training PNGs (None: recorded in "
                         "the checkpoint by cxrdet train)")
     parser.add_argument("--bit-depth", type=int, choices=(8, 16), help="bit depth of the training PNGs")
-    parser.add_argument("--batch", type=int, help="images per forward pass (default 4)")
+    parser.add_argument("--batch", type=int, help="images per forward pass (None: 4)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="crash-isolated decoding processes running beside the model (default: cores - 1, "
+                        help="crash-isolated decoding processes running beside the model (None: cores - 1, "
                         "1 to 4; 0 = decode in the main process, without crash isolation)")
     parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds one image may take to decode before its worker is stopped (default 300)")
-    parser.add_argument("--device", help="cpu, 0, cuda:0 ... (default: a GPU if there is one)")
+                        help="seconds one image may take to decode before its worker is stopped")
+    parser.add_argument("--device", help="cpu, 0, cuda:0 ... (None: a GPU if there is one)")
     parser.add_argument("--half", action="store_true", help="FP16 inference (GPU)")
     parser.add_argument("--no-finding", action="store_true",
                         help="append the data set's 'no finding' class per image (VinDr: '14 p 0 0 1 1'), p = 1 - "
                         "its highest score (detector-only normality); only for a data set with such a class")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.epilog = ("Options not given come from the config's predict section (CONFIG CHECKPOINT), else the "
-                     "defaults shown.")
+    parser.epilog = ("Options not given (None) come from the config's predict section (CONFIG CHECKPOINT), else "
+                     "the values named in their help.")
 
 
 def _engine(args: argparse.Namespace):
@@ -71,13 +71,13 @@ def run(args: argparse.Namespace) -> int:
     returns 1 when some image could not be read."""
     from cxrdet.errors import ConfigError, InputError
     from cxrdet.io.failures import write_failures
+    from cxrdet.io.outputs import check_output_file
     from cxrdet.io.metainfo import write_companion
     from cxrdet.io.predictions import write_predictions
     from cxrdet.io.sources import find_sources
     from cxrdet.engines.no_finding import append_no_finding
 
-    if args.out.exists() and not args.overwrite:
-        raise InputError(args.out, "exists already; choose another output or pass --overwrite")
+    check_output_file(args.out, [args.model, args.checkpoint, args.source], overwrite=args.overwrite)
     if ((args.conf is not None and not 0.0 <= args.conf < 1.0) or (args.iou is not None and not 0.0 < args.iou <= 1.0)
             or (args.max_det is not None and args.max_det < 1) or (args.batch is not None and args.batch < 1)):
         raise ConfigError("need 0 <= --conf < 1, 0 < --iou <= 1, --max-det >= 1 and --batch >= 1")

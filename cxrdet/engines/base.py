@@ -105,7 +105,7 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def select_splits(self, fold: Sequence[int] | None = None, folds: str | None = None) -> list[str]:
-        """``--fold K`` (repeatable) / ``--folds all`` / neither -> the split names :meth:`train` takes."""
+        """``--fold K`` (repeatable) / ``--all-folds`` / neither -> the split names :meth:`train` takes."""
 
     @abc.abstractmethod
     def train(self, splits: Sequence[str] | None = None, resume: bool | str | None = None) -> list[TrainResult]:

@@ -16,6 +16,15 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def _sources(inputs: Iterable[str | os.PathLike | None]) -> list[Path]:
+    return [Path(source) for source in inputs if source is not None]
+
+
+def _is(path: Path, source: Path) -> bool:
+    """The same file or folder, even through another name or a link."""
+    return _same(path, source) or path.resolve() == source.resolve()
+
+
 def check_output_file(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (), *,
                       overwrite: bool = False, flag: str = "--overwrite") -> Path:
     """``path`` if a command may write its output file there.
@@ -31,11 +40,8 @@ def check_output_file(path: str | os.PathLike, inputs: Iterable[str | os.PathLik
             refused even with ``overwrite``), a directory, or an existing file without ``overwrite``.
     """
     path = Path(path)
-    for source in inputs:
-        if source is None:
-            continue
-        source = Path(source)
-        if _same(path, source) or path.resolve() == source.resolve():
+    for source in _sources(inputs):
+        if _is(path, source):
             raise InputError(path, "is one of this command's inputs; write the output to another file")
     if path.is_dir():
         raise InputError(path, "is a directory; expected an output file name")
@@ -58,11 +64,8 @@ def check_output_dir(path: str | os.PathLike, flag: str = "--out",
         InputError: ``path`` (or a parent of it) is an existing file, or ``path`` is (or is inside) an input.
     """
     path = Path(path)
-    for source in inputs:
-        if source is None:
-            continue
-        source = Path(source)
-        if _same(path, source) or path.resolve() == source.resolve():
+    for source in _sources(inputs):
+        if _is(path, source):
             raise InputError(path, f"is one of this command's inputs; give {flag} another folder")
         if source.is_dir() and source.resolve() in path.resolve().parents:
             raise InputError(path, f"is inside the input folder {source}; give {flag} a folder outside it")

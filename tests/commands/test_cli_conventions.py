@@ -31,7 +31,7 @@ POSITIONALS = {"train": {"config"}, "test": {"config", "checkpoint"}, "predict":
                "validate-submission": {"file"}}
 OVERWRITE = {"make-example", "predict", "ensemble", "evaluate", "tune-ensemble", "submit"}
 # Help strings that still type their defaults, pending their owners' change (listed, so that it is visible).
-TYPED_DEFAULTS_PENDING = {"predict"}
+TYPED_DEFAULTS_PENDING: set[str] = set()
 
 PRED = "image_id,class_id,score,x_min,y_min,x_max,y_max,height,width\na,3,0.5,10,20,30,40,100,200\n"
 GT = "image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max\na,Infiltration,3,R1,10,20,30,40\n"

@@ -50,7 +50,7 @@ def run(tmp_path_factory) -> Path:
     _write_set(root)
     assert main(["convert", "--dicom-dir", str(root / "dicoms"), "--labels", str(root / "labels.csv"), "--out",
                  str(root / "data"), "--size", "96", "--folds", "2", "--workers", "1", "--no-progress"]) == 0
-    out = cxrdet(root / "home", "train", CONFIG, "--fold", "0", "--data-root", root / "data", "--work-dir",
+    out = cxrdet(root / "home", "train", CONFIG, "--fold", "0", "--data-root", root / "data", "--out",
                  root / "run", "--cfg-options", "ultralytics.epochs=1", "ultralytics.imgsz=64", "ultralytics.batch=4",
                  "ultralytics.nbs=4", "ultralytics.workers=0", "predict.tta=false", "predict.conf=0",
                  "predict.max_det=5", "predict.workers=0")
@@ -114,7 +114,7 @@ def test_train_refuses_predict_no_finding_before_training(run, caplog):
     from cxrdet.cli import main
 
     work = run / "never"
-    assert main(["train", str(CONFIG), "--fold", "0", "--data-root", str(run / "data"), "--work-dir", str(work),
+    assert main(["train", str(CONFIG), "--fold", "0", "--data-root", str(run / "data"), "--out", str(work),
                  "--cfg-options", "predict.no_finding=true"]) == 1
     assert "has no 'no finding' class" in caplog.text and not work.exists()
 

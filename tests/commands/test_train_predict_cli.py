@@ -31,7 +31,7 @@ def trained(workspace) -> tuple[Path, subprocess.CompletedProcess]:
     """Fold 0 trained for 2 epochs at 64 px (seconds on a CPU), with its OOF predictions."""
     work = workspace / "run"
     result = cxrdet(workspace / "home", "train", CONFIG, "--fold", "0", "--data-root", workspace / "data",
-                    "--work-dir", work, "--cfg-options", "ultralytics.epochs=2", "ultralytics.imgsz=64",
+                    "--out", work, "--cfg-options", "ultralytics.epochs=2", "ultralytics.imgsz=64",
                     "ultralytics.batch=4", "ultralytics.nbs=4", "predict.tta=false", "predict.conf=0",
                     "predict.max_det=5")  # conf 0: the barely trained model still gives boxes to check
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
@@ -123,14 +123,14 @@ def test_predict_on_converted_pngs_needs_no_png_size(trained, workspace):
 @pytest.mark.parametrize("args, message", [
     (["--cfg-options", "ultralytics.epoch=1"], "did you mean 'ultralytics.epochs'"),
     (["--cfg-options", "lr0=0.1"], "did you mean 'ultralytics.lr0'"),
-    (["--fold", "0", "--folds", "all"], "not both"),
+    (["--fold", "0", "--all-folds"], "not both"),
     (["--fold", "5"], "no split 'fold5'"),
     (["--data-root", "/nonexistent"], "not a cxrdet convert output"),
     (["--load-from", "/nonexistent/yolov5s.pt"], "never downloads"),
     (["--fold", "1", "--resume"], "no "),
     (["--fold", "1", "--resume", "auto"], "last.pt to resume from"),
     (["--fold", "0", "--resume", "/nonexistent/last.pt"], "no /nonexistent/last.pt to resume from"),
-    (["--folds", "all", "--resume", "/nonexistent/last.pt"], "continues one split"),
+    (["--all-folds", "--resume", "/nonexistent/last.pt"], "continues one split"),
     (["--cfg-options", "resume=/nonexistent/last.pt", "--fold", "0"], "no /nonexistent/last.pt"),
     (["--cfg-options", "engine=mmdet"], "no such engine"),
 ])
@@ -138,7 +138,7 @@ def test_train_rejects_bad_options_before_training(workspace, args, message, cap
     from cxrdet.cli import main
 
     work = workspace / "never"
-    assert main(["train", str(CONFIG), "--data-root", str(workspace / "data"), "--work-dir", str(work), *args]) == 1
+    assert main(["train", str(CONFIG), "--data-root", str(workspace / "data"), "--out", str(work), *args]) == 1
     assert message in caplog.text
     assert not work.exists()  # checked before anything is trained or written
 
@@ -209,9 +209,9 @@ def test_packaged_config_paths_resolve_from_anywhere(workspace, caplog):
 
     work = workspace / "never_packaged"
     # a path that does not exist here is looked up among the shipped configs; the data check fails after it
-    assert main(["train", "yolo/yolov5n_192-e20_example.py", "--data-root", "/nonexistent", "--work-dir",
+    assert main(["train", "yolo/yolov5n_192-e20_example.py", "--data-root", "/nonexistent", "--out",
                  str(work)]) == 1
     assert "not a cxrdet convert output" in caplog.text and not work.exists()
     caplog.clear()
-    assert main(["train", "yolo/nope.py", "--work-dir", str(work)]) == 1
+    assert main(["train", "yolo/nope.py", "--out", str(work)]) == 1
     assert "config file not found" in caplog.text

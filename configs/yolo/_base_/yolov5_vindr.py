@@ -1,6 +1,6 @@
 # YOLOv5u (Ultralytics) on VinDr-CXR: the recipe shared by every configs/yolo/*_vindr.py.
 #
-# Run `cxrdet train configs/yolo/<config>.py --folds all` on a `cxrdet convert` output:
+# Run `cxrdet train configs/yolo/<config>.py --all-folds` on a `cxrdet convert` output:
 #   cxrdet convert --dicom-dir train/ --labels train.csv --out data/vindr_1024 --size 1024 --folds 5
 # Override anything with --cfg-options key=value (nested: ultralytics.epochs=5); unknown keys are rejected.
 # Grey radiographs are fed as 3 identical channels (so COCO-pretrained YOLOv5 weights load unchanged).

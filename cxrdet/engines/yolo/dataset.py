@@ -92,9 +92,9 @@ def check_names(data_yaml: Path, meta: DatasetMeta) -> None:
 
 
 def select_splits(dataset: Dataset, fold: list[int] | None, folds: str | None) -> list[str]:
-    """``--fold K`` (repeatable) / ``--folds all`` / neither (``all``: every labelled image) -> split names."""
+    """``--fold K`` (repeatable) / ``--all-folds`` / neither (``all``: every labelled image) -> split names."""
     if fold and folds:
-        raise ConfigError("give --fold K or --folds all, not both")
+        raise ConfigError("give --fold K or --all-folds, not both")
     if folds is not None:
         if folds != "all":
             raise ConfigError(f"--folds {folds!r}: only 'all' is accepted (use --fold K for single folds)")
