@@ -119,9 +119,7 @@ def _read_checked_labels(opts: ConvertOptions, ids: set[str], pseudo: Pseudonymi
     that cannot make the folds."""
     from cxrdet.preprocess.labels import derive_meta, read_labels, validate_rows
 
-    frame = read_labels(opts.labels)
-    if frame.empty:
-        raise InputError(opts.labels, "has a header but no label rows")
+    frame = read_labels(opts.labels)  # refuses a header without rows
     frame["image_id"] = frame["image_id"].map(lambda i: i if pd.isna(i) else pseudo(str(i)))
     dataset = derive_meta(frame, opts.labels)
     rows, problems = validate_rows(frame, dataset)

@@ -371,11 +371,17 @@ def _add_element(rng: random.Random, ds, description: list[str]) -> None:
 def _rewrite(rng: random.Random, raw: bytes, change) -> tuple[bytes, str]:
     """Parse ``raw``, let ``change(rng, ds, description)`` damage the dataset, write it back as it is."""
     import pydicom
-    from pydicom import config
 
     ds = pydicom.dcmread(io.BytesIO(raw))
     description: list[str] = []
     change(rng, ds, description)
+    return unvalidated_bytes(ds), "; ".join(description)
+
+
+def unvalidated_bytes(ds) -> bytes:
+    """``ds`` as a Part 10 file, written as it is (values pydicom would refuse to write included)."""
+    from pydicom import config
+
     out = io.BytesIO()
     saved = config.settings.writing_validation_mode
     config.settings.writing_validation_mode = config.IGNORE
@@ -383,7 +389,7 @@ def _rewrite(rng: random.Random, raw: bytes, change) -> tuple[bytes, str]:
         ds.save_as(out, enforce_file_format=True)
     finally:
         config.settings.writing_validation_mode = saved
-    return out.getvalue(), "; ".join(description)
+    return out.getvalue()
 
 
 def replace_transfer_syntax(raw: bytes, uid: str) -> bytes:

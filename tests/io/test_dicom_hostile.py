@@ -51,12 +51,7 @@ def expect_error(path, *words) -> str:
 
 def save(ds, path: Path) -> Path:
     """Write ``ds`` as it is (values pydicom would refuse included)."""
-    saved = config.settings.writing_validation_mode
-    config.settings.writing_validation_mode = config.IGNORE
-    try:
-        ds.save_as(path, enforce_file_format=True)
-    finally:
-        config.settings.writing_validation_mode = saved
+    path.write_bytes(dicom_mutants.unvalidated_bytes(ds))
     return path
 
 
@@ -324,28 +319,17 @@ def _damaged_copies(tmp_path: Path) -> list[Path]:
     ds = pydicom.dcmread(io.BytesIO(raw))
     raw_element(ds, "PhotometricInterpretation", b"QZXNAME^PLANTED ", "CS")
     raw_element(ds, "BitsAllocated", b"QZXPID4711", "LO")
-    variants["attributes_are_phi"] = _saved_bytes(ds)
+    variants["attributes_are_phi"] = dicom_mutants.unvalidated_bytes(ds)
     ds = pydicom.dcmread(io.BytesIO(raw))
     raw_element(ds, "Modality", b"QZXACC0815", "CS")
     raw_element(ds, "WindowWidth", b"QZXPID4711", "DS")  # not a number: pydicom cannot convert it
-    variants["meta_fields_are_phi"] = _saved_bytes(ds)
+    variants["meta_fields_are_phi"] = dicom_mutants.unvalidated_bytes(ds)
     paths = []
     for name, data in variants.items():
         path = tmp_path / f"{name}.dcm"
         path.write_bytes(data)
         paths.append(path)
     return paths
-
-
-def _saved_bytes(ds) -> bytes:
-    out = io.BytesIO()
-    saved = config.settings.writing_validation_mode
-    config.settings.writing_validation_mode = config.IGNORE
-    try:
-        ds.save_as(out, enforce_file_format=True)
-    finally:
-        config.settings.writing_validation_mode = saved
-    return out.getvalue()
 
 
 def test_no_planted_identifier_leaks_through_logs_warnings_messages_or_meta(tmp_path, caplog):
