@@ -48,8 +48,14 @@ def make_data(folder: Path, n: int, side: int = 3072) -> list[Path]:
         mono1 = i % 4 in (1, 2)  # half of the files, across both bit depths
         stored = (top - values if mono1 else values).astype(np.uint16)
         center = float(top * (0.45 + 0.1 * rng.random()))
-        write_dicom(path, stored, bits_stored=bits, photometric="MONOCHROME1" if mono1 else "MONOCHROME2",
-                    window=(center, float(top * 0.7)), uid_seed=i)
+        write_dicom(
+            path,
+            stored,
+            bits_stored=bits,
+            photometric="MONOCHROME1" if mono1 else "MONOCHROME2",
+            window=(center, float(top * 0.7)),
+            uid_seed=i,
+        )
     return files
 
 
@@ -96,8 +102,9 @@ def cxrdet_convert(dicom_dir: Path, out: Path, workers: int) -> float:
     if out.exists():
         shutil.rmtree(out)
     code = _RUN_CONVERT.format(size=SIZE)
-    result = subprocess.run([sys.executable, "-c", code, str(dicom_dir), str(out), str(workers)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(dicom_dir), str(out), str(workers)], capture_output=True, text=True, check=True
+    )
     return float(result.stdout.strip().splitlines()[-1])
 
 
@@ -130,21 +137,29 @@ def main(argv: list[str] | None = None) -> int:
     diff_n = max_difference(work / "reference", work / f"cxrdet_{args.workers}")
 
     n = len(files)
-    rows = [("reference recipe (1 process)", 1, ref_s, 1.0, "-"),
-            ("cxrdet convert", 1, one_s, ref_s / one_s, diff_1),
-            ("cxrdet convert", args.workers, many_s, ref_s / many_s, diff_n)]
+    rows = [
+        ("reference recipe (1 process)", 1, ref_s, 1.0, "-"),
+        ("cxrdet convert", 1, one_s, ref_s / one_s, diff_1),
+        ("cxrdet convert", args.workers, many_s, ref_s / many_s, diff_n),
+    ]
     print(f"\n{n} images, 3072x3072, 14/16-bit, half MONOCHROME1, VOI windows -> 8-bit PNG, longest side {SIZE}")
-    print(f"| {'method':<30} | workers | {'seconds':>7} | {'img/s':>6} | {'ms/img':>6} | speed-up | max diff (grey levels) |")
+    print(
+        f"| {'method':<30} | workers | {'seconds':>7} | {'img/s':>6} | {'ms/img':>6} | speed-up | max diff (grey levels) |"
+    )
     print(f"|{'-' * 32}|---------|---------|--------|--------|----------|------------------------|")
     for name, workers, seconds, speedup, diff in rows:
-        print(f"| {name:<30} | {workers:>7} | {seconds:7.2f} | {n / seconds:6.2f} | {1000 * seconds / n:6.1f} "
-              f"| {speedup:7.1f}x | {diff!s:>22} |")
+        print(
+            f"| {name:<30} | {workers:>7} | {seconds:7.2f} | {n / seconds:6.2f} | {1000 * seconds / n:6.1f} "
+            f"| {speedup:7.1f}x | {diff!s:>22} |"
+        )
     ok_one = ref_s / one_s >= TARGET_PER_WORKER
     ok_many = ref_s / many_s >= TARGET_ALL_WORKERS
     ok_diff = max(diff_1, diff_n) <= 1
-    print(f"\ntarget >= {TARGET_PER_WORKER}x per worker: {'PASS' if ok_one else 'FAIL'}; "
-          f">= {TARGET_ALL_WORKERS}x with {args.workers} workers: {'PASS' if ok_many else 'FAIL'}; "
-          f"within 1 grey level: {'PASS' if ok_diff else 'FAIL'}")
+    print(
+        f"\ntarget >= {TARGET_PER_WORKER}x per worker: {'PASS' if ok_one else 'FAIL'}; "
+        f">= {TARGET_ALL_WORKERS}x with {args.workers} workers: {'PASS' if ok_many else 'FAIL'}; "
+        f"within 1 grey level: {'PASS' if ok_diff else 'FAIL'}"
+    )
     return 0 if ok_one and ok_many and ok_diff else 1
 
 

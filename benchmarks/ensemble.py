@@ -25,11 +25,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cxrdet.ops.arrays import FlatBoxes  # noqa: E402
-from cxrdet.ensemble.fuse import ensemble_tables, fuse, prepare  # noqa: E402
-from cxrdet.ops.wbf import wbf_many  # noqa: E402
-from cxrdet.evaluation.voc import VocEvaluator, vindr_map  # noqa: E402
-from cxrdet.structures import BoxTable  # noqa: E402
+from cxrdet.ensemble.fuse import ensemble_tables, fuse, prepare
+from cxrdet.evaluation.voc import VocEvaluator, vindr_map
+from cxrdet.ops.arrays import FlatBoxes
+from cxrdet.ops.wbf import wbf_many
+from cxrdet.structures import BoxTable
 
 IOU, SKIP, METRIC_IOU = 0.4, 0.0, 0.4
 COLS = ["x_min", "y_min", "x_max", "y_max"]
@@ -49,8 +49,12 @@ def make_data(n_images: int, n_models: int, n_boxes: int, seed: int):
     g_box = np.concatenate([g_c - g_wh / 2, g_c + g_wh / 2], 1)
     sizes = pd.DataFrame({"height": hw[:, 0], "width": hw[:, 1]}, index=pd.Index(ids, name="image_id"))
     px = np.c_[hw[:, 1], hw[:, 0], hw[:, 1], hw[:, 0]]
-    gt_rows = {"image_id": np.r_[ids[g_img], ids[normal]], "class_id": np.r_[g_cls, np.full(normal.sum(), 14)],
-               "score": 1.0, **dict(zip(COLS, np.r_[g_box * px[g_img], np.tile([0, 0, 1, 1.0], (normal.sum(), 1))].T))}
+    gt_rows = {
+        "image_id": np.r_[ids[g_img], ids[normal]],
+        "class_id": np.r_[g_cls, np.full(normal.sum(), 14)],
+        "score": 1.0,
+        **dict(zip(COLS, np.r_[g_box * px[g_img], np.tile([0, 0, 1, 1.0], (normal.sum(), 1))].T)),
+    }
     gt = BoxTable(pd.DataFrame(gt_rows), sizes, "gt")
     starts = np.r_[0, np.cumsum(n_gt)[:-1]]
     tables = []
@@ -67,9 +71,12 @@ def make_data(n_images: int, n_models: int, n_boxes: int, seed: int):
         cls = np.where(near & (rng.uniform(size=len(img)) < 0.7), g_cls[pick], rng.integers(0, 14, len(img)))
         score = np.where(near, rng.beta(2, 3, len(img)), rng.beta(1.2, 4, len(img)))
         p_normal = np.clip(np.where(normal, rng.beta(5, 2, n_images), rng.beta(2, 5, n_images)), 0, 1)
-        rows = {"image_id": np.r_[ids[img], ids], "class_id": np.r_[cls, np.full(n_images, 14)],
-                "score": np.r_[score, p_normal],
-                **dict(zip(COLS, np.r_[box, np.tile([0, 0, 1, 1.0], (n_images, 1))].T))}
+        rows = {
+            "image_id": np.r_[ids[img], ids],
+            "class_id": np.r_[cls, np.full(n_images, 14)],
+            "score": np.r_[score, p_normal],
+            **dict(zip(COLS, np.r_[box, np.tile([0, 0, 1, 1.0], (n_images, 1))].T)),
+        }
         tables.append(BoxTable(pd.DataFrame(rows), sizes, f"model{m}"))
     return gt, tables, sizes
 
@@ -94,9 +101,9 @@ def ensemble_boxes_reference(prep, n_ref: int):
     bounds = np.searchsorted(img, np.arange(n_ref + 1))
     per_image = []
     for i in range(n_ref):
-        sl = order[bounds[i]:bounds[i + 1]]
-        cuts = np.searchsorted(mod[bounds[i]:bounds[i + 1]], np.arange(f.n_models + 1))
-        parts = [sl[cuts[t]:cuts[t + 1]] for t in range(f.n_models)]
+        sl = order[bounds[i] : bounds[i + 1]]
+        cuts = np.searchsorted(mod[bounds[i] : bounds[i + 1]], np.arange(f.n_models + 1))
+        parts = [sl[cuts[t] : cuts[t + 1]] for t in range(f.n_models)]
         per_image.append(([f.boxes[p] for p in parts], [f.scores[p] for p in parts], [f.labels[p] for p in parts]))
     results = []
     with warnings.catch_warnings():
@@ -152,13 +159,24 @@ def coco_map(gt: BoxTable, pred: BoxTable, ids) -> tuple[float, float]:
     g = gt.boxes[gt.boxes["image_id"].isin(code)]
     p = pred.boxes[pred.boxes["image_id"].isin(code)]
     gx = g[COLS].to_numpy()
-    anns = [{"id": k + 1, "image_id": code[i], "category_id": int(c), "iscrowd": 0,
-             "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "area": (b[2] - b[0]) * (b[3] - b[1])}
-            for k, (i, c, b) in enumerate(zip(g["image_id"], g["class_id"], gx))]
+    anns = [
+        {
+            "id": k + 1,
+            "image_id": code[i],
+            "category_id": int(c),
+            "iscrowd": 0,
+            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+            "area": (b[2] - b[0]) * (b[3] - b[1]),
+        }
+        for k, (i, c, b) in enumerate(zip(g["image_id"], g["class_id"], gx))
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
-        coco.dataset = {"images": [{"id": v} for v in code.values()], "annotations": anns,
-                        "categories": [{"id": c} for c in range(15)]}
+        coco.dataset = {
+            "images": [{"id": v} for v in code.values()],
+            "annotations": anns,
+            "categories": [{"id": c} for c in range(15)],
+        }
         coco.createIndex()
         px = p[COLS].to_numpy()
         arr = np.c_[p["image_id"].map(code).to_numpy(), px[:, :2], px[:, 2:] - px[:, :2], p["score"], p["class_id"]]
@@ -192,18 +210,26 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     n, n_ref = args.images, min(args.ref_images, args.images)
     (gt, tables, sizes), t_gen = timed(make_data, n, args.models, args.boxes, args.seed)
-    print(f"data: {n} images x {args.models} models x {args.boxes} boxes (+1 'No finding' row), "
-          f"{len(gt)} GT boxes; generated in {t_gen:.1f} s")
+    print(
+        f"data: {n} images x {args.models} models x {args.boxes} boxes (+1 'No finding' row), "
+        f"{len(gt)} GT boxes; generated in {t_gen:.1f} s"
+    )
     prep, t_prep = timed(prepare, tables)
-    small = FlatBoxes(prep.flat.boxes[:1000], prep.flat.scores[:1000], prep.flat.labels[:1000],
-                      prep.flat.models[:1000], prep.flat.images[:1000], prep.flat.n_models, prep.flat.n_images)
+    small = FlatBoxes(
+        prep.flat.boxes[:1000],
+        prep.flat.scores[:1000],
+        prep.flat.labels[:1000],
+        prep.flat.models[:1000],
+        prep.flat.images[:1000],
+        prep.flat.n_models,
+        prep.flat.n_images,
+    )
     _, t_jit = timed(wbf_many, small, iou_thr=IOU)
     r = args.repeat
     fused, t_kernel = timed(wbf_many, prep.flat, iou_thr=IOU, skip_box_thr=SKIP, repeat=r)
     table, t_tables = timed(ensemble_tables, tables, iou_thr=IOU, skip_box_thr=SKIP, repeat=r)
     evaluator, t_gt_index = timed(VocEvaluator, gt, METRIC_IOU)
-    step, t_step = timed(lambda: evaluator.evaluate(fuse(prep, iou_thr=IOU, skip_box_thr=SKIP), curves=False),
-                         repeat=r)
+    step, t_step = timed(lambda: evaluator.evaluate(fuse(prep, iou_thr=IOU, skip_box_thr=SKIP), curves=False), repeat=r)
     result, t_map = timed(vindr_map, gt, table, repeat=r)
     reference, t_ref = ensemble_boxes_reference(prep, n_ref)
     same, wbf_diff = compare_wbf(fused, reference)
@@ -217,10 +243,22 @@ def main(argv=None) -> int:
     scale = n / n_ref
     ref_wbf_full = t_ref * scale
     rows = [
-        ("WBF ensemble-boxes 1.0.9 (per image)", n_ref, t_ref, 1.0, "reference", f"measured on {n_ref}, "
-         f"~{ref_wbf_full:.0f} s for {n}"),
-        ("WBF cxrdet wbf_many (normalised arrays)", n, t_kernel, ref_wbf_full / t_kernel,
-         f"{wbf_diff:.1e}" + ("" if same else " COUNT MISMATCH"), ""),
+        (
+            "WBF ensemble-boxes 1.0.9 (per image)",
+            n_ref,
+            t_ref,
+            1.0,
+            "reference",
+            f"measured on {n_ref}, ~{ref_wbf_full:.0f} s for {n}",
+        ),
+        (
+            "WBF cxrdet wbf_many (normalised arrays)",
+            n,
+            t_kernel,
+            ref_wbf_full / t_kernel,
+            f"{wbf_diff:.1e}" + ("" if same else " COUNT MISMATCH"),
+            "",
+        ),
         ("WBF cxrdet ensemble_tables (pixels, checks, class 14)", n, t_tables, ref_wbf_full / t_tables, "", ""),
         ("mAP@0.4 cxrdet vindr_map", n, t_map, None, "", f"mAP {result.map:.4f}"),
         ("mAP@0.4 cxrdet vindr_map (subset)", n_ref, t_sub_map, None, "reference", f"mAP {sub_map:.4f}"),
@@ -228,37 +266,63 @@ def main(argv=None) -> int:
     mm_full = None
     if mm is not None:
         mm_full = mm[1] * scale
-        rows.append(("mAP@0.4 mmdet eval_map area (nproc=2)", n_ref, mm[1], None, f"{abs(mm[0] - sub_map):.1e}",
-                     f"mAP {mm[0]:.4f}; ~{mm_full:.0f} s for {n}"))
+        rows.append(
+            (
+                "mAP@0.4 mmdet eval_map area (nproc=2)",
+                n_ref,
+                mm[1],
+                None,
+                f"{abs(mm[0] - sub_map):.1e}",
+                f"mAP {mm[0]:.4f}; ~{mm_full:.0f} s for {n}",
+            )
+        )
         rows[3] = rows[3][:3] + (mm_full / t_map,) + rows[3][4:]
         rows[4] = rows[4][:3] + (mm[1] / t_sub_map,) + rows[4][4:]
     else:
         rows.append(("mAP@0.4 mmdet eval_map", 0, float("nan"), None, "", mm_note))
     if coco is not None:
-        rows.append(("mAP@0.4 pycocotools (101-pt, COCO matching)", n_ref, coco[1], None,
-                     f"{abs(coco[0] - sub_map):.1e}", f"mAP {coco[0]:.4f}; different metric definition"))
+        rows.append(
+            (
+                "mAP@0.4 pycocotools (101-pt, COCO matching)",
+                n_ref,
+                coco[1],
+                None,
+                f"{abs(coco[0] - sub_map):.1e}",
+                f"mAP {coco[0]:.4f}; different metric definition",
+            )
+        )
     else:
         rows.append(("mAP@0.4 pycocotools", 0, float("nan"), None, "", coco_note))
 
-    print(f"\nprepare (checks + flatten, once per tuning run): {t_prep:.2f} s; first WBF call (JIT "
-          f"compile or cache load): {t_jit:.2f} s; GT index: {t_gt_index:.2f} s")
-    print(f"cxrdet timings: best of {args.repeat} runs (a process's first run also pays for faulting in "
-          "fresh memory); reference tools: one run on the first --ref-images images, extrapolated linearly")
+    print(
+        f"\nprepare (checks + flatten, once per tuning run): {t_prep:.2f} s; first WBF call (JIT "
+        f"compile or cache load): {t_jit:.2f} s; GT index: {t_gt_index:.2f} s"
+    )
+    print(
+        f"cxrdet timings: best of {args.repeat} runs (a process's first run also pays for faulting in "
+        "fresh memory); reference tools: one run on the first --ref-images images, extrapolated linearly"
+    )
     print(f"\n{'method':<55} {'images':>7} {'seconds':>8} {'images/s':>9} {'speed-up':>9} {'max abs diff':>13}  note")
     for name, imgs, sec, speed, diff, note in rows:
         ips = imgs / sec if sec and sec == sec else float("nan")
         sp = f"{speed:8.1f}x" if speed else "        -"
         print(f"{name:<55} {imgs:>7} {sec:8.2f} {ips:9.0f} {sp:>9} {diff:>13}  {note}")
     total = t_tables + t_map
-    print(f"\ntarget: cxrdet WBF + mAP@0.4 over {n} images = {total:.2f} s (ensemble_tables {t_tables:.2f} + "
-          f"vindr_map {t_map:.2f}); one tuning step (fuse + evaluate on prepared input) = {t_step:.2f} s "
-          f"-> {'PASS' if total <= 10 * n / 15000 else 'FAIL'} (<= 10 s for 15,000 images)")
+    print(
+        f"\ntarget: cxrdet WBF + mAP@0.4 over {n} images = {total:.2f} s (ensemble_tables {t_tables:.2f} + "
+        f"vindr_map {t_map:.2f}); one tuning step (fuse + evaluate on prepared input) = {t_step:.2f} s "
+        f"-> {'PASS' if total <= 10 * n / 15000 else 'FAIL'} (<= 10 s for 15,000 images)"
+    )
     if mm_full is not None:
         ref_total = ref_wbf_full + mm_full
-        print(f"reference (ensemble-boxes + mmdet eval_map, extrapolated): {ref_total:.0f} s -> "
-              f"speed-up {ref_total / total:.0f}x (target >= 25x)")
-    print(f"WBF output identical to ensemble-boxes on {n_ref} images: {'yes' if same else 'NO'} "
-          f"(max abs diff {wbf_diff:.1e}); step mAP {step.map:.4f}")
+        print(
+            f"reference (ensemble-boxes + mmdet eval_map, extrapolated): {ref_total:.0f} s -> "
+            f"speed-up {ref_total / total:.0f}x (target >= 25x)"
+        )
+    print(
+        f"WBF output identical to ensemble-boxes on {n_ref} images: {'yes' if same else 'NO'} "
+        f"(max abs diff {wbf_diff:.1e}); step mAP {step.map:.4f}"
+    )
     return 0 if same else 1
 
 

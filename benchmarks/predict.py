@@ -51,14 +51,22 @@ def recode(files: list[Path], folder: Path, syntax: str) -> Path:
         if dest.exists():
             continue
         ds = pydicom.dcmread(src)
-        write_dicom(dest, ds.pixel_array, bits_stored=int(ds.BitsStored), photometric=ds.PhotometricInterpretation,
-                    window=(float(ds.WindowCenter), float(ds.WindowWidth)), transfer_syntax=syntax, uid_seed=i,
-                    verify=False)
+        write_dicom(
+            dest,
+            ds.pixel_array,
+            bits_stored=int(ds.BitsStored),
+            photometric=ds.PhotometricInterpretation,
+            window=(float(ds.WindowCenter), float(ds.WindowWidth)),
+            transfer_syntax=syntax,
+            uid_seed=i,
+            verify=False,
+        )
     return folder
 
 
-def prepare(data: Path, n: int, imgsz: int, model: str, weights: Path | None,
-            syntax: str = "explicit") -> tuple[Path, Path, Path]:
+def prepare(
+    data: Path, n: int, imgsz: int, model: str, weights: Path | None, syntax: str = "explicit"
+) -> tuple[Path, Path, Path]:
     """DICOM folder, converted folder and checkpoint (cached in ``data``)."""
     from cxrdet.engines.yolo.checkpoints import untrained_checkpoint
     from cxrdet.engines.yolo.config import resolve_config
@@ -87,9 +95,12 @@ def run_ultralytics(weights: Path, pngs: Path, imgsz: int, conf: float, iou: flo
         list(YOLO(str(weights), task="detect").predict(source=first, imgsz=imgsz, verbose=False))  # warm-up
         start = time.perf_counter()  # like cxrdet's timing: model load + the whole folder
         model = YOLO(str(weights), task="detect")
-        boxes = {Path(r.path).stem: r.boxes.xyxy.cpu().numpy()
-                 for r in model.predict(source=str(pngs / "images"), imgsz=imgsz, conf=conf, iou=iou, batch=1,
-                                        stream=True, verbose=False)}
+        boxes = {
+            Path(r.path).stem: r.boxes.xyxy.cpu().numpy()
+            for r in model.predict(
+                source=str(pngs / "images"), imgsz=imgsz, conf=conf, iou=iou, batch=1, stream=True, verbose=False
+            )
+        }
         return time.perf_counter() - start, boxes
 
 
@@ -138,37 +149,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imgsz", type=int, default=1024, help="model input = PNG size")
     parser.add_argument("--conf", type=float, default=0.001)
     parser.add_argument("--iou", type=float, default=0.7)
-    parser.add_argument("--syntax", default="explicit", choices=("explicit", "rle", "jpegls", "j2k"),
-                        help="DICOM transfer syntax (default explicit: uncompressed, as most VinBigData files)")
+    parser.add_argument(
+        "--syntax",
+        default="explicit",
+        choices=("explicit", "rle", "jpegls", "j2k"),
+        help="DICOM transfer syntax (default explicit: uncompressed, as most VinBigData files)",
+    )
     parser.add_argument("--data", type=Path, help="cache folder for the generated data (default: a temp dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("openjpeg").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or Path(tmp)
-        dicoms, pngs, weights = prepare(data, args.images, args.imgsz, args.model, args.weights,
-                                        args.syntax)
+        dicoms, pngs, weights = prepare(data, args.images, args.imgsz, args.model, args.weights, args.syntax)
         n = args.images
         t_ul, reference = run_ultralytics(weights, pngs, args.imgsz, args.conf, args.iou)
         t_cx, table = run_cxrdet(weights, dicoms, args.conf, args.iou, workers=1)
         t_cx0, _ = run_cxrdet(weights, dicoms, args.conf, args.iou, workers=0)
         t_dec = run_decode(dicoms, args.imgsz)
         diff = box_difference(reference, table, pngs)
-    rows = [("Ultralytics predict, PNG folder", t_ul), ("cxrdet predict, DICOM folder (1 decode worker)", t_cx),
-            ("cxrdet predict, DICOM folder (decode in main process)", t_cx0),
-            ("DICOM decode + preprocess only (1 process)", t_dec)]
+    rows = [
+        ("Ultralytics predict, PNG folder", t_ul),
+        ("cxrdet predict, DICOM folder (1 decode worker)", t_cx),
+        ("cxrdet predict, DICOM folder (decode in main process)", t_cx0),
+        ("DICOM decode + preprocess only (1 process)", t_dec),
+    ]
     model = args.weights.name if args.weights else f"{args.model} (YOLOv5u)"
-    print(f"{args.images} DICOMs of 3072x3072 px ({args.syntax}) -> {model} at {args.imgsz} px, conf {args.conf}, "
-          f"batch 1, torch threads as Ultralytics sets them")
+    print(
+        f"{args.images} DICOMs of 3072x3072 px ({args.syntax}) -> {model} at {args.imgsz} px, conf {args.conf}, "
+        f"batch 1, torch threads as Ultralytics sets them"
+    )
     print(f"{'path':<55} {'seconds':>8} {'img/s':>7} {'vs Ultralytics':>15}")
     for name, seconds in rows:
         ratio = f"{t_ul / seconds:.2f}x" if "predict" in name else "-"
         print(f"{name:<55} {seconds:>8.2f} {n / seconds:>7.2f} {ratio:>15}")
-    print(f"boxes: {len(table)} from cxrdet; largest difference to Ultralytics' (DICOM pixels): "
-          f"{'no boxes to compare' if diff is None else f'{diff:.3g}'}")
+    print(
+        f"boxes: {len(table)} from cxrdet; largest difference to Ultralytics' (DICOM pixels): "
+        f"{'no boxes to compare' if diff is None else f'{diff:.3g}'}"
+    )
     ratio = t_ul / t_cx
-    print(f"cxrdet DICOM / Ultralytics PNG throughput: {ratio:.2f}x (target >= {TARGET}x): "
-          f"{'OK' if ratio >= TARGET else 'BELOW TARGET'}")
+    print(
+        f"cxrdet DICOM / Ultralytics PNG throughput: {ratio:.2f}x (target >= {TARGET}x): "
+        f"{'OK' if ratio >= TARGET else 'BELOW TARGET'}"
+    )
     return 0 if ratio >= TARGET else 1
 
 

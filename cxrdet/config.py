@@ -33,6 +33,7 @@ class KeysOnly(dict):
     knows that ``amp`` is a bool or ``'bf16'``).
     """
 
+
 _WORDS = {"true": True, "false": False, "none": None, "null": None}
 
 
@@ -105,8 +106,13 @@ def _coerce(value: Any, default: Any, where: str, check_types: bool = True) -> A
     return value
 
 
-def merge(base: Mapping[str, Any], update: Mapping[str, Any], schema: Mapping[str, Any] | None = None,
-          where: str = "", check_types: bool = True) -> dict[str, Any]:
+def merge(
+    base: Mapping[str, Any],
+    update: Mapping[str, Any],
+    schema: Mapping[str, Any] | None = None,
+    where: str = "",
+    check_types: bool = True,
+) -> dict[str, Any]:
     """``base`` updated by ``update`` recursively; with a ``schema`` every key of ``update`` must be in it.
 
     Args:
@@ -128,8 +134,9 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any], schema: Mapping[st
         if isinstance(default, Mapping) and default is not OPEN:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{name}: expects a dict of options, got {value!r}")
-            out[key] = merge(out.get(key) or {}, value, default, f"{name}.",
-                             check_types and not isinstance(default, KeysOnly))
+            out[key] = merge(
+                out.get(key) or {}, value, default, f"{name}.", check_types and not isinstance(default, KeysOnly)
+            )
         elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = merge(out[key], value, None, f"{name}.")
         else:
@@ -139,8 +146,11 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any], schema: Mapping[st
 
 def _nested_hint(key: str, schema: Mapping[str, Any], where: str) -> str:
     """`` (did you mean 'section.key'?)`` when ``key`` is a known key of a nested section."""
-    inside = [f"{where}{section}.{key}" for section, value in schema.items()
-              if isinstance(value, Mapping) and value is not OPEN and key in value]
+    inside = [
+        f"{where}{section}.{key}"
+        for section, value in schema.items()
+        if isinstance(value, Mapping) and value is not OPEN and key in value
+    ]
     return " (did you mean " + " or ".join(repr(c) for c in inside) + "?)" if inside else ""
 
 
@@ -166,8 +176,9 @@ def resolve_path(path: str | os.PathLike) -> Path:
         shipped = packaged_configs().joinpath(*parts) if parts else None
         if shipped is not None and shipped.is_file():
             return shipped
-    raise ConfigError(f"{path}: config file not found (neither here nor among cxrdet's configs in "
-                      f"{packaged_configs()})")
+    raise ConfigError(
+        f"{path}: config file not found (neither here nor among cxrdet's configs in {packaged_configs()})"
+    )
 
 
 def flatten_options(options: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -202,7 +213,7 @@ def read_config(path: str | os.PathLike | None, options: Mapping[str, Any] | Ite
             raise ConfigError(f"{path}: config file not found")
         try:
             cfg = Config.fromfile(str(path))
-        except Exception as err:  # noqa: BLE001 - syntax errors, bad _base_, ...: the user's file
+        except Exception as err:
             raise ConfigError(f"{path}: cannot read config: {type(err).__name__}: {err}") from None
     if options:
         parsed = options if isinstance(options, Mapping) else parse_options(options)
@@ -236,8 +247,11 @@ def read_file(path: str | os.PathLike, options: Mapping[str, Any] | Iterable[str
     return {k: _plain(v) for k, v in cfg.to_dict().items() if not k.startswith("_")}
 
 
-def load_config(path: str | os.PathLike | None, defaults: Mapping[str, Any],
-                options: Mapping[str, Any] | Iterable[str] | None = None) -> dict[str, Any]:
+def load_config(
+    path: str | os.PathLike | None,
+    defaults: Mapping[str, Any],
+    options: Mapping[str, Any] | Iterable[str] | None = None,
+) -> dict[str, Any]:
     """For an engine adapter: ``defaults`` < file (with ``_base_``) < ``options``, every key checked against ``defaults``.
 
     The file and the options are merged by mmengine (:func:`read_config`); the result is then laid over the

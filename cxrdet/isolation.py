@@ -61,7 +61,7 @@ def _guarded(fn: Callable[[Any], Any], item: Any) -> Any:
         return fn(item)
     except _NOT_CAUGHT:
         raise
-    except BaseException as err:  # noqa: BLE001 - e.g. pyo3's PanicException from a Rust decoder
+    except BaseException as err:
         return Crashed("crashed", f"{type(err).__name__} raised in the worker process")
 
 
@@ -108,7 +108,7 @@ def _outcome(future, timeout: float | None) -> Any:
         return Crashed("timed out", f"after {timeout:g} s (the worker was stopped)")
     except _NOT_CAUGHT:
         raise
-    except BaseException as err:  # noqa: BLE001 - e.g. a result that cannot be pickled
+    except BaseException as err:
         return Crashed("crashed", f"{type(err).__name__} while passing the result back")
 
 
@@ -159,8 +159,12 @@ def isolated_map(
     window = max(workers, int(window or 4 * workers))
     pending: deque = deque()
     with _opencv_single_threaded():
-        pool = ProcessPool(max_workers=workers, initializer=_start_worker, initargs=(initializer, memory_headroom),
-                           context=multiprocessing.get_context("fork"))
+        pool = ProcessPool(
+            max_workers=workers,
+            initializer=_start_worker,
+            initargs=(initializer, memory_headroom),
+            context=multiprocessing.get_context("fork"),
+        )
         try:
             for item in items:
                 pending.append((item, pool.submit(_guarded, timeout, fn, item)))

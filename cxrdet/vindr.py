@@ -10,9 +10,23 @@ NUM_CLASSES: int = VINDR.num_classes  # 15, the metric's classes
 NUM_FINDING_CLASSES: int = NO_FINDING  # 14, what a detector is trained on
 
 LABEL_COLUMNS: tuple[str, ...] = (
-    "image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", "x_max", "y_max",
+    "image_id",
+    "class_name",
+    "class_id",
+    "rad_id",
+    "x_min",
+    "y_min",
+    "x_max",
+    "y_max",
 )
 """Columns of the competition's train.csv: one row per box per radiologist."""
 
-__all__ = ["BOX_COLUMNS", "CLASS_NAMES", "LABEL_COLUMNS", "NO_FINDING", "NO_FINDING_BOX", "NUM_CLASSES",
-           "NUM_FINDING_CLASSES"]
+__all__ = [
+    "BOX_COLUMNS",
+    "CLASS_NAMES",
+    "LABEL_COLUMNS",
+    "NO_FINDING",
+    "NO_FINDING_BOX",
+    "NUM_CLASSES",
+    "NUM_FINDING_CLASSES",
+]

@@ -7,8 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from cxrdet.config import (KeysOnly, OPEN, dump_config, load_config, merge, parse_options, parse_value, read_file,
-                           suggest)
+from cxrdet.config import (
+    OPEN,
+    KeysOnly,
+    dump_config,
+    load_config,
+    merge,
+    parse_options,
+    parse_value,
+    read_file,
+    suggest,
+)
 from cxrdet.errors import ConfigError
 
 DEFAULTS = {
@@ -29,11 +38,25 @@ def _write(path, text):
     return path
 
 
-@pytest.mark.parametrize("text, value", [
-    ("3", 3), ("0.25", 0.25), ("-2", -2), ("true", True), ("False", False), ("None", None), ("null", None),
-    ("[1, 2]", [1, 2]), ("(1, 'a')", (1, "a")), ("'quoted'", "quoted"), ("sgd", "sgd"), ("runs/a b", "runs/a b"),
-    ("{'a': 1}", {"a": 1}), ("1e-3", 1e-3),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("3", 3),
+        ("0.25", 0.25),
+        ("-2", -2),
+        ("true", True),
+        ("False", False),
+        ("None", None),
+        ("null", None),
+        ("[1, 2]", [1, 2]),
+        ("(1, 'a')", (1, "a")),
+        ("'quoted'", "quoted"),
+        ("sgd", "sgd"),
+        ("runs/a b", "runs/a b"),
+        ("{'a': 1}", {"a": 1}),
+        ("1e-3", 1e-3),
+    ],
+)
 def test_parse_value_types(text, value):
     parsed = parse_value(text)
     assert parsed == value and type(parsed) is type(value)
@@ -57,16 +80,22 @@ def test_parse_options_rejects_a_key_that_is_both_value_and_section():
 
 
 def test_override_order_defaults_file_base_options(tmp_path):
-    base = _write(tmp_path / "_base_.py", """
+    base = _write(
+        tmp_path / "_base_.py",
+        """
         epochs_total = 20
         name = 'from_base'
         section = dict(lr=0.1, steps=5)
-    """)
-    child = _write(tmp_path / "child.py", f"""
+    """,
+    )
+    child = _write(
+        tmp_path / "child.py",
+        f"""
         _base_ = ['./{base.name}']
         name = 'from_child'
         section = dict(steps=7)
-    """)
+    """,
+    )
     cfg = load_config(child, DEFAULTS, ["section.mode=b", "ratio=1"])
     assert cfg["epochs_total"] == 20  # base over defaults
     assert cfg["name"] == "from_child"  # child over base
@@ -102,10 +131,15 @@ def test_suggest_uses_close_matches_only():
     assert suggest("qqq", ["epochs"]) == ""
 
 
-@pytest.mark.parametrize("option, message", [
-    ("flag=1", "expects true or false"), ("epochs_total=ten", "expects a number"),
-    ("section.lr=fast", "expects a number"), ("section=3", "expects a dict"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("flag=1", "expects true or false"),
+        ("epochs_total=ten", "expects a number"),
+        ("section.lr=fast", "expects a number"),
+        ("section=3", "expects a dict"),
+    ],
+)
 def test_values_of_the_wrong_type_are_rejected(option, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, DEFAULTS, [option])
@@ -149,14 +183,20 @@ def test_options_follow_mmengine_list_indices_and_delete(tmp_path):
     """``--cfg-options`` merge as mmengine's ``Config.merge_from_dict``: ``a.2.b`` indexes lists, ``_delete_``."""
     from cxrdet.config import read_config
 
-    base = _write(tmp_path / "base.py", """
+    base = _write(
+        tmp_path / "base.py",
+        """
         pipeline = [dict(type='A', p=1), dict(type='B', p=2), dict(type='C', p=3)]
         section = dict(lr=0.1, steps=5, mode='a')
-    """)
-    child = _write(tmp_path / "child.py", """
+    """,
+    )
+    child = _write(
+        tmp_path / "child.py",
+        """
         _base_ = ['./base.py']
         section = dict(_delete_=True, lr=0.5)
-    """)
+    """,
+    )
     cfg = read_file(child, ["pipeline.2.p=30", "pipeline.0.type=Z"])
     assert cfg["pipeline"] == [{"type": "Z", "p": 1}, {"type": "B", "p": 2}, {"type": "C", "p": 30}]
     assert cfg["section"] == {"lr": 0.5}  # _delete_ in the file replaced the base section
@@ -174,10 +214,13 @@ def test_delete_drops_base_keys_before_the_defaults_fill_in(tmp_path):
 
 
 def test_package_scoped_mmdet_bases_are_read(tmp_path):
-    child = _write(tmp_path / "det.py", """
+    child = _write(
+        tmp_path / "det.py",
+        """
         _base_ = ['mmdet::_base_/default_runtime.py']
         work_dir = 'work_dirs/det'
-    """)
+    """,
+    )
     cfg = read_file(child)
     assert cfg["default_scope"] == "mmdet" and cfg["work_dir"] == "work_dirs/det" and "default_hooks" in cfg
 
@@ -215,12 +258,28 @@ def test_wheel_ships_every_config(tmp_path):
     import zipfile
 
     root = Path(__file__).parents[1]
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                             str(tmp_path), str(root)], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (wheel,) = tmp_path.glob("cxrdet-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {f"cxrdet/.mim/configs/{p.relative_to(root / 'configs').as_posix()}"
-                for p in (root / "configs").rglob("*.py")}
+    expected = {
+        f"cxrdet/.mim/configs/{p.relative_to(root / 'configs').as_posix()}" for p in (root / "configs").rglob("*.py")
+    }
     assert expected and expected <= names
     assert "cxrdet/datasets/transforms/loading.py" in names and "cxrdet/engines/yolo/trainer.py" in names

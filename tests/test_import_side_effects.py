@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 SCRIPT = r"""
 import json, os, pkgutil, importlib, socket, sys
@@ -29,8 +28,7 @@ def test_importing_every_module_has_no_side_effects(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("YOLO", "XDG_"))} | {"HOME": str(home)}
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env,
-                            cwd=tmp_path)
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert "cxrdet.io.dicom" in report["modules"] and "cxrdet.cli" in report["modules"]
@@ -40,8 +38,11 @@ def test_importing_every_module_has_no_side_effects(tmp_path):
     assert set(report["env_changed"]) <= {"LD_LIBRARY_PATH", "GDCM_RESOURCES_PATH"}
     # mmengine (behind cxrdet.registry) imports yapf, whose grammar loader caches a pickle in ~/.cache/YAPF:
     # a third-party effect of importing mmengine itself. Nothing else may appear.
-    created = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
-               if p != home and not str(p.relative_to(home if home in p.parents else tmp_path)).startswith(".cache")]
+    created = [
+        str(p.relative_to(tmp_path))
+        for p in tmp_path.rglob("*")
+        if p != home and not str(p.relative_to(home if home in p.parents else tmp_path)).startswith(".cache")
+    ]
     assert created == [], f"files created by importing cxrdet: {created}"
     cache = home / ".cache"
     assert not cache.exists() or {p.name for p in cache.iterdir()} <= {"YAPF"}

@@ -35,11 +35,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "cxrdet"
 
 RANKS: dict[str, int] = {
-    "cxrdet": 0, "errors": 0, "log_privacy": 0, "isolation": 0,
-    "structures": 1, "ops": 1, "registry": 1,
+    "cxrdet": 0,
+    "errors": 0,
+    "log_privacy": 0,
+    "isolation": 0,
+    "structures": 1,
+    "ops": 1,
+    "registry": 1,
     "vindr": 2,
     "io": 3,
-    "preprocess": 4, "ensemble": 4, "evaluation": 4, "submission": 4, "example": 4, "config": 4, "datasets": 4,
+    "preprocess": 4,
+    "ensemble": 4,
+    "evaluation": 4,
+    "submission": 4,
+    "example": 4,
+    "config": 4,
+    "datasets": 4,
     "models": 4,
     "engines": 5,
     "commands": 6,
@@ -65,7 +76,7 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
     if not node.level:
         return node.module or ""
     base = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
-    base = base[:len(base) - (node.level - 1)]
+    base = base[: len(base) - (node.level - 1)]
     return ".".join(base + ([node.module] if node.module else []))
 
 
@@ -141,8 +152,12 @@ def _edges() -> list[tuple[str, str, int]]:
 
 
 def test_every_import_names_a_module_that_exists():
-    missing = [f"{_where(m, line)} imports {t}, which is not a module of cxrdet" for m in MODULES
-               for t, line in imports_of(m) if t not in MODULES]
+    missing = [
+        f"{_where(m, line)} imports {t}, which is not a module of cxrdet"
+        for m in MODULES
+        for t, line in imports_of(m)
+        if t not in MODULES
+    ]
     assert not missing, "\n".join(missing)
 
 
@@ -188,8 +203,9 @@ def layer_violations(units: set[str] | None = None) -> list[str]:
             continue
         if RANKS[b] >= RANKS[a]:
             side = "another unit of its own layer" if RANKS[b] == RANKS[a] else "a higher layer"
-            out.append(f"{_where(m, line)} imports {t}: {a} (rank {RANKS[a]}) may not import {b} (rank "
-                       f"{RANKS[b]}, {side})")
+            out.append(
+                f"{_where(m, line)} imports {t}: {a} (rank {RANKS[a]}) may not import {b} (rank {RANKS[b]}, {side})"
+            )
     return out
 
 
@@ -208,13 +224,18 @@ def test_layers_point_down_everywhere():
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("source,expected", [
-    ("from cxrdet.io.predictions import read_table\n", ["cxrdet.io.predictions"]),
-    ("from cxrdet.ops import wbf\n", ["cxrdet.ops.wbf"]),
-    ("def f():\n    from cxrdet.preprocess.fusion import fuse_readers\n", ["cxrdet.preprocess.fusion"]),
-    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from cxrdet.ensemble.fuse import Prepared\n",
-     ["cxrdet.ensemble.fuse"]),
-])
+@pytest.mark.parametrize(
+    "source,expected",
+    [
+        ("from cxrdet.io.predictions import read_table\n", ["cxrdet.io.predictions"]),
+        ("from cxrdet.ops import wbf\n", ["cxrdet.ops.wbf"]),
+        ("def f():\n    from cxrdet.preprocess.fusion import fuse_readers\n", ["cxrdet.preprocess.fusion"]),
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from cxrdet.ensemble.fuse import Prepared\n",
+            ["cxrdet.ensemble.fuse"],
+        ),
+    ],
+)
 def test_the_checker_sees_every_kind_of_import(tmp_path, monkeypatch, source, expected):
     path = tmp_path / "probe.py"
     path.write_text(source)
@@ -228,5 +249,6 @@ def test_the_checker_finds_cycles_and_upward_imports(tmp_path, monkeypatch):
     probe.write_text("def f():\n    from cxrdet.preprocess.intensity import to_display\n")
     monkeypatch.setitem(MODULES, "cxrdet.io.probe", probe)
     bad = layer_violations({"io"})
-    assert len(bad) == 1 and bad[0].endswith("imports cxrdet.preprocess.intensity: io (rank 3) may not import "
-                                             "preprocess (rank 4, a higher layer)")
+    assert len(bad) == 1 and bad[0].endswith(
+        "imports cxrdet.preprocess.intensity: io (rank 3) may not import preprocess (rank 4, a higher layer)"
+    )

@@ -1,8 +1,8 @@
 # YOLOv5n at 192 px for 20 epochs on the built-in synthetic example: the CPU demo (`cxrdet demo`) and tests.
 # Made for `cxrdet make-example` + `cxrdet convert --size 192 --folds 2`; about 2 minutes a fold on 2 CPU cores.
-_base_ = ['./_base_/yolov5_vindr.py']
-data_root = 'runs/demo/data/train'
-model = 'yolov5n'
+_base_ = ["./_base_/yolov5_vindr.py"]
+data_root = "runs/demo/data/train"
+model = "yolov5n"
 predict = dict(tta=True, batch=8)
 ultralytics = dict(
     imgsz=192,
@@ -14,6 +14,6 @@ ultralytics = dict(
     close_mosaic=5,
     patience=100,
     workers=0,
-    device='cpu',
+    device="cpu",
     amp=False,
 )

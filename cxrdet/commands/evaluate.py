@@ -11,20 +11,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cxrdet evaluate``."""
     parser.add_argument("--gt", required=True, help="ground truth: VinDr train.csv, prediction file or Kaggle CSV")
     parser.add_argument("--pred", required=True, help="predictions: prediction file (.csv/.parquet) or Kaggle CSV")
-    parser.add_argument("--map-iou", type=float, default=0.4,
-                        help="IoU at which a prediction matches a GT box (0.4: the competition's)")
-    parser.add_argument("--gt-fuse", choices=("none", "wbf"), default="none",
-                        help="none: every reader's box is a GT box; wbf: fuse readers per image/class")
-    parser.add_argument("--match", choices=("voc", "best_unmatched"), default="voc",
-                        help="voc: devkit matching (the competition's); best_unmatched: alternative")
-    parser.add_argument("--ignore-unknown-images", action="store_true",
-                        help="drop predictions on images that are not in the ground truth (without it: an error)")
+    parser.add_argument(
+        "--map-iou", type=float, default=0.4, help="IoU at which a prediction matches a GT box (0.4: the competition's)"
+    )
+    parser.add_argument(
+        "--gt-fuse",
+        choices=("none", "wbf"),
+        default="none",
+        help="none: every reader's box is a GT box; wbf: fuse readers per image/class",
+    )
+    parser.add_argument(
+        "--match",
+        choices=("voc", "best_unmatched"),
+        default="voc",
+        help="voc: devkit matching (the competition's); best_unmatched: alternative",
+    )
+    parser.add_argument(
+        "--ignore-unknown-images",
+        action="store_true",
+        help="drop predictions on images that are not in the ground truth (without it: an error)",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the numbers as JSON (a new file unless --overwrite)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the --json file if it exists (never one of the inputs)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the --json file if it exists (never one of the inputs)"
+    )
     parser.add_argument("--plots", metavar="DIR", help="write per-class precision-recall PNGs into this folder")
-    parser.add_argument("--coco", action="store_true",
-                        help="also compute COCO-style mAP@0.4/@0.5/@0.5:0.95 with pycocotools (slower)")
+    parser.add_argument(
+        "--coco", action="store_true", help="also compute COCO-style mAP@0.4/@0.5/@0.5:0.95 with pycocotools (slower)"
+    )
 
 
 def _fmt(value: float) -> str:
@@ -51,9 +65,15 @@ def run(args: argparse.Namespace) -> int:
     meta = meta_for([args.pred, args.gt])
     gt = read_table(args.gt, role="gt", gt_fuse=args.gt_fuse, meta=meta)
     pred = read_table(args.pred, role="pred", meta=meta)
-    result = vindr_map(gt, pred, iou_thr=args.map_iou, match=args.match,
-                       unknown_images="ignore" if args.ignore_unknown_images else "error",
-                       curves=bool(args.plots), meta=meta)
+    result = vindr_map(
+        gt,
+        pred,
+        iou_thr=args.map_iou,
+        match=args.match,
+        unknown_images="ignore" if args.ignore_unknown_images else "error",
+        curves=bool(args.plots),
+        meta=meta,
+    )
     coco = None
     if args.coco:
         from cxrdet.evaluation.coco import coco_map
@@ -64,11 +84,23 @@ def run(args: argparse.Namespace) -> int:
 
         plot_pr_curves(result, args.plots)
     if args.json:
-        per_class = {str(r.class_id): {"name": r.class_name, "ap": None if r.ap != r.ap else r.ap,
-                                       "n_gt": int(r.n_gt), "n_pred": int(r.n_pred), "n_tp": int(r.n_tp)}
-                     for r in result.per_class.itertuples(index=False)}
-        doc = {"mAP": None if result.map != result.map else result.map, "iou_thr": args.map_iou,
-               "match": args.match, "gt_fuse": args.gt_fuse, "per_class": per_class}
+        per_class = {
+            str(r.class_id): {
+                "name": r.class_name,
+                "ap": None if r.ap != r.ap else r.ap,
+                "n_gt": int(r.n_gt),
+                "n_pred": int(r.n_pred),
+                "n_tp": int(r.n_tp),
+            }
+            for r in result.per_class.itertuples(index=False)
+        }
+        doc = {
+            "mAP": None if result.map != result.map else result.map,
+            "iou_thr": args.map_iou,
+            "match": args.match,
+            "gt_fuse": args.gt_fuse,
+            "per_class": per_class,
+        }
         if coco is not None:
             doc["coco"] = coco
         write_text(args.json, json.dumps(doc, indent=2) + "\n")

@@ -38,21 +38,32 @@ def parse_classes(text: str) -> tuple[int, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``make-example``."""
-    parser.add_argument("-o", "--out", required=True,
-                        help="output folder (created; must be empty unless --overwrite)")
+    parser.add_argument("-o", "--out", required=True, help="output folder (created; must be empty unless --overwrite)")
     parser.add_argument("--n-train", type=int, default=80, help="training images")
     parser.add_argument("--n-test", type=int, default=20, help="test images")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed = same bytes")
-    parser.add_argument("--image-sizes", type=parse_size, nargs="+", metavar="SIZE",
-                        help="image sizes to deal out, N or WIDTHxHEIGHT (None: a 512-2048 mix)")
-    parser.add_argument("--classes", type=parse_classes, default=",".join(map(str, DEFAULT_CLASSES)),
-                        help=f"finding class ids to draw, from {','.join(map(str, SUPPORTED_CLASSES))}")
-    parser.add_argument("--normal-fraction", type=float, default=0.3,
-                        help="share of 'No finding' images")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="parallel processes; 0 = min(4, CPUs); the output does not depend on it")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace make-example's files in a non-empty --out folder (other files are kept)")
+    parser.add_argument(
+        "--image-sizes",
+        type=parse_size,
+        nargs="+",
+        metavar="SIZE",
+        help="image sizes to deal out, N or WIDTHxHEIGHT (None: a 512-2048 mix)",
+    )
+    parser.add_argument(
+        "--classes",
+        type=parse_classes,
+        default=",".join(map(str, DEFAULT_CLASSES)),
+        help=f"finding class ids to draw, from {','.join(map(str, SUPPORTED_CLASSES))}",
+    )
+    parser.add_argument("--normal-fraction", type=float, default=0.3, help="share of 'No finding' images")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="parallel processes; 0 = min(4, CPUs); the output does not depend on it"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace make-example's files in a non-empty --out folder (other files are kept)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,9 +76,22 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be >= 0, got {args.workers}")
     check_output_dir(args.out, "--out")
     workers = args.workers or min(4, os.cpu_count() or 1)
-    summary = make_example(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
-                           sizes=args.image_sizes, classes=args.classes, normal_fraction=args.normal_fraction,
-                           overwrite=args.overwrite, workers=workers)
-    log.info("train.csv: %d images, test: %d images, No finding: %d, findings per class: %s",
-             len(summary.train_ids), len(summary.test_ids), summary.n_normal, summary.boxes_per_class)
+    summary = make_example(
+        args.out,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        seed=args.seed,
+        sizes=args.image_sizes,
+        classes=args.classes,
+        normal_fraction=args.normal_fraction,
+        overwrite=args.overwrite,
+        workers=workers,
+    )
+    log.info(
+        "train.csv: %d images, test: %d images, No finding: %d, findings per class: %s",
+        len(summary.train_ids),
+        len(summary.test_ids),
+        summary.n_normal,
+        summary.boxes_per_class,
+    )
     return 0

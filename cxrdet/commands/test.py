@@ -16,8 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("config", help="the config the checkpoint was trained with")
     parser.add_argument("checkpoint", help="a local checkpoint (e.g. work_dirs/<config>/fold0/weights/best.pt)")
-    parser.add_argument("--fold", type=int, metavar="K",
-                        help="score on fold K's validation images (None: the split recorded in the checkpoint)")
+    parser.add_argument(
+        "--fold",
+        type=int,
+        metavar="K",
+        help="score on fold K's validation images (None: the split recorded in the checkpoint)",
+    )
     add_config_arguments(parser)
     parser.add_argument("--device", help="shortcut for the engine's device option (cpu, 0, ...)")
 

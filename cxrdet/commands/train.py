@@ -13,20 +13,38 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cxrdet train``."""
-    parser.add_argument("config", help="config file, e.g. configs/yolo/yolov5s_1024-e40_vindr.py (a path that does "
-                        "not exist is looked up among the configs shipped with cxrdet, e.g. yolo/...py)")
-    parser.add_argument("--fold", type=int, action="append", metavar="K",
-                        help="train fold K (repeatable); without --fold/--all-folds: every labelled image ('all')")
-    parser.add_argument("--all-folds", action="store_true",
-                        help="train every fold of the converted split in turn (convert --folds K made them)")
+    parser.add_argument(
+        "config",
+        help="config file, e.g. configs/yolo/yolov5s_1024-e40_vindr.py (a path that does "
+        "not exist is looked up among the configs shipped with cxrdet, e.g. yolo/...py)",
+    )
+    parser.add_argument(
+        "--fold",
+        type=int,
+        action="append",
+        metavar="K",
+        help="train fold K (repeatable); without --fold/--all-folds: every labelled image ('all')",
+    )
+    parser.add_argument(
+        "--all-folds",
+        action="store_true",
+        help="train every fold of the converted split in turn (convert --folds K made them)",
+    )
     parser.add_argument("--folds", choices=("all",), help=argparse.SUPPRESS)  # old spelling of --all-folds
     add_config_arguments(parser, out=True)
     parser.add_argument("--load-from", help="shortcut for --cfg-options load_from=... (a local checkpoint)")
-    parser.add_argument("--device", help="shortcut for the engine's device option (YOLO: ultralytics.device: cpu, "
-                        "0, 0,1)")
-    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
-                        help="continue an interrupted run: without a value (or 'auto') each split from its last "
-                        "checkpoint; with a path, from that checkpoint (one --fold)")
+    parser.add_argument(
+        "--device", help="shortcut for the engine's device option (YOLO: ultralytics.device: cpu, 0, 0,1)"
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue an interrupted run: without a value (or 'auto') each split from its last "
+        "checkpoint; with a path, from that checkpoint (one --fold)",
+    )
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, out: bool = False) -> None:
@@ -34,18 +52,29 @@ def add_config_arguments(parser: argparse.ArgumentParser, out: bool = False) -> 
 
     ``out``: the command writes its run there (train), so the option is ``-o/--out`` (``--work-dir`` hidden).
     """
-    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override config keys, dotted for nested ones (ultralytics.epochs=5); unknown keys "
-                        "are rejected. Order: defaults < config file < these")
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config keys, dotted for nested ones (ultralytics.epochs=5); unknown keys "
+        "are rejected. Order: defaults < config file < these",
+    )
     parser.add_argument("--data-root", help="shortcut for --cfg-options data_root=... (a cxrdet convert folder)")
     if out:
-        parser.add_argument("-o", "--out", dest="work_dir", metavar="DIR",
-                            help="run folder: weights, OOF predictions, resolved config (shortcut for --cfg-options "
-                            "work_dir=...; None: work_dirs/<config name>)")
+        parser.add_argument(
+            "-o",
+            "--out",
+            dest="work_dir",
+            metavar="DIR",
+            help="run folder: weights, OOF predictions, resolved config (shortcut for --cfg-options "
+            "work_dir=...; None: work_dirs/<config name>)",
+        )
         parser.add_argument("--work-dir", dest="work_dir", help=argparse.SUPPRESS)  # old spelling of --out
     else:
-        parser.add_argument("--work-dir", help="shortcut for --cfg-options work_dir=... (None: work_dirs/<config "
-                            "name>)")
+        parser.add_argument(
+            "--work-dir", help="shortcut for --cfg-options work_dir=... (None: work_dirs/<config name>)"
+        )
 
 
 def engine_from(args: argparse.Namespace):
@@ -56,8 +85,12 @@ def engine_from(args: argparse.Namespace):
     path = resolve_path(args.config)
     options = parse_options(args.cfg_options)
     cls = engine_class_of_config(path, options)
-    flags = cls.flag_options(data_root=getattr(args, "data_root", None), work_dir=getattr(args, "work_dir", None),
-                             load_from=getattr(args, "load_from", None), device=getattr(args, "device", None))
+    flags = cls.flag_options(
+        data_root=getattr(args, "data_root", None),
+        work_dir=getattr(args, "work_dir", None),
+        load_from=getattr(args, "load_from", None),
+        device=getattr(args, "device", None),
+    )
     return cls.from_config(path, merge(options, flags))
 
 

@@ -94,8 +94,12 @@ class Engine(abc.ABC):
 
     @staticmethod
     @abc.abstractmethod
-    def flag_options(data_root: str | None = None, work_dir: str | None = None, load_from: str | None = None,
-                     device: str | None = None) -> dict[str, Any]:
+    def flag_options(
+        data_root: str | None = None,
+        work_dir: str | None = None,
+        load_from: str | None = None,
+        device: str | None = None,
+    ) -> dict[str, Any]:
         """The command-line shortcut flags as config options of this engine (they win over ``--cfg-options``)."""
 
     @property
@@ -164,5 +168,7 @@ def engine_of_checkpoint(checkpoint: str | os.PathLike) -> Engine:
         cls = engine_class(name)
         if cls.reads_checkpoint_alone(checkpoint):
             return cls.from_checkpoint(checkpoint)
-    raise ConfigError(f"{checkpoint}: no engine predicts with this file alone; give its config first "
-                      "(cxrdet predict CONFIG CHECKPOINT)")
+    raise ConfigError(
+        f"{checkpoint}: no engine predicts with this file alone; give its config first "
+        "(cxrdet predict CONFIG CHECKPOINT)"
+    )

@@ -45,8 +45,12 @@ def check_table(table: BoxTable, index: int = 0, meta: DatasetMeta = VINDR) -> N
         InputError: naming the table's file, the first bad box (1-based among its boxes) and its image.
     """
     b = table.boxes
-    for mask, reason in box_problems(b["class_id"].to_numpy(np.float64), b["score"].to_numpy(np.float64),
-                                     b[list(BOX_COLUMNS)].to_numpy(np.float64), meta):
+    for mask, reason in box_problems(
+        b["class_id"].to_numpy(np.float64),
+        b["score"].to_numpy(np.float64),
+        b[list(BOX_COLUMNS)].to_numpy(np.float64),
+        meta,
+    ):
         _first_bad(table, mask, reason, index)
 
 
@@ -89,9 +93,12 @@ def image_index(tables: Sequence[BoxTable], missing: str) -> pd.Index:
             lacking = union.difference(ids, sort=False)
             if len(lacking):
                 other = next(name_of(t, j) for j, t in enumerate(tables) if lacking[0] in per_table[j])
-                raise InputError(name_of(tables[i], i), f"{len(lacking)} images are missing (first: "
-                                 f"{lacking[0]}, present in {other}); use missing='empty' (--missing "
-                                 "empty) to treat them as images without boxes")
+                raise InputError(
+                    name_of(tables[i], i),
+                    f"{len(lacking)} images are missing (first: "
+                    f"{lacking[0]}, present in {other}); use missing='empty' (--missing "
+                    "empty) to treat them as images without boxes",
+                )
     return pd.Index(union, name="image_id")
 
 
@@ -117,8 +124,9 @@ def table_images(table: BoxTable) -> pd.Index:
     return ids.append(extra) if len(extra) else ids
 
 
-def resolve_sizes(tables: Sequence[BoxTable], images: pd.Index, sizes: pd.DataFrame | None,
-                  unknown_size: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def resolve_sizes(
+    tables: Sequence[BoxTable], images: pd.Index, sizes: pd.DataFrame | None, unknown_size: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Height and width of every image, from ``sizes`` first, then from the tables.
 
     Args:
@@ -143,8 +151,11 @@ def resolve_sizes(tables: Sequence[BoxTable], images: pd.Index, sizes: pd.DataFr
         clash = has & (owner >= 0) & (t_hw != hw).any(axis=1)
         if clash.any():
             k = int(np.argmax(clash))
-            raise InputError(name_of(table, i), f"image {images[k]} is {t_hw[k, 1]:g}x{t_hw[k, 0]:g} (WxH) "
-                             f"here but {hw[k, 1]:g}x{hw[k, 0]:g} in {name_of(tables[owner[k]], owner[k])}")
+            raise InputError(
+                name_of(table, i),
+                f"image {images[k]} is {t_hw[k, 1]:g}x{t_hw[k, 0]:g} (WxH) "
+                f"here but {hw[k, 1]:g}x{hw[k, 0]:g} in {name_of(tables[owner[k]], owner[k])}",
+            )
         new = has & (owner < 0)
         hw[new], owner[new] = t_hw[new], i
     if sizes is not None:
@@ -156,12 +167,14 @@ def resolve_sizes(tables: Sequence[BoxTable], images: pd.Index, sizes: pd.DataFr
         if unknown_size == "error":
             k = int(np.argmin(known))
             files = ", ".join(name_of(t, i) for i, t in enumerate(tables))
-            raise InputError(files, f"{int((~known).sum())} images have no height/width (first: {images[k]}); "
-                             "add height,width columns, give a sizes file (--sizes), or allow normalising "
-                             "by the largest box coordinate (unknown_size='max', --unknown-size max)")
+            raise InputError(
+                files,
+                f"{int((~known).sum())} images have no height/width (first: {images[k]}); "
+                "add height,width columns, give a sizes file (--sizes), or allow normalising "
+                "by the largest box coordinate (unknown_size='max', --unknown-size max)",
+            )
         hw[~known] = _max_coordinates(tables, images[~known])
-        log.warning("%d images without a known size: normalised by their largest box coordinate",
-                    int((~known).sum()))
+        log.warning("%d images without a known size: normalised by their largest box coordinate", int((~known).sum()))
     return hw[:, 0], hw[:, 1], known
 
 

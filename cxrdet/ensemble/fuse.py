@@ -24,10 +24,9 @@ import pyarrow as pa
 from numba import njit
 
 from cxrdet.ensemble import checks
-from cxrdet.ops.arrays import FlatBoxes, FusedBoxes
 from cxrdet.errors import ConfigError
-from cxrdet.structures import BoxTable
-from cxrdet.structures import BOX_COLUMNS, NO_FINDING_BOX, VINDR, DatasetMeta
+from cxrdet.ops.arrays import FlatBoxes, FusedBoxes
+from cxrdet.structures import BOX_COLUMNS, NO_FINDING_BOX, VINDR, BoxTable, DatasetMeta
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +65,18 @@ class Prepared:
 def _columns(table: BoxTable, images: pd.Index) -> tuple[np.ndarray, ...]:
     """Image codes, class ids, scores and the four coordinates of a table's boxes as numpy arrays."""
     b = table.boxes
-    return (checks.codes_of(b["image_id"], images), b["class_id"].to_numpy(np.int64),
-            b["score"].to_numpy(np.float64), *(b[c].to_numpy(np.float64) for c in BOX_COLUMNS))
+    return (
+        checks.codes_of(b["image_id"], images),
+        b["class_id"].to_numpy(np.int64),
+        b["score"].to_numpy(np.float64),
+        *(b[c].to_numpy(np.float64) for c in BOX_COLUMNS),
+    )
 
 
 @njit(cache=True)
-def _flatten_into(boxes, scores, labels, models, images, start, model, codes, cls, score, x1, y1, x2, y2,
-                  width, height, normal_class):  # pragma: no cover - compiled
+def _flatten_into(
+    boxes, scores, labels, models, images, start, model, codes, cls, score, x1, y1, x2, y2, width, height, normal_class
+):  # pragma: no cover - compiled
     """Appends one model's boxes (class ``normal_class`` left out), normalised per image, at ``start``.
 
     Returns the next free row and how many boxes reach outside their image.
@@ -90,8 +94,13 @@ def _flatten_into(boxes, scores, labels, models, images, start, model, codes, cl
     return k, outside
 
 
-def prepare(tables: Sequence[BoxTable], missing: str = "error", sizes: pd.DataFrame | None = None,
-            unknown_size: str = "error", meta: DatasetMeta = VINDR) -> Prepared:
+def prepare(
+    tables: Sequence[BoxTable],
+    missing: str = "error",
+    sizes: pd.DataFrame | None = None,
+    unknown_size: str = "error",
+    meta: DatasetMeta = VINDR,
+) -> Prepared:
     """Validates the tables and flattens them for the kernels.
 
     Args:
@@ -119,11 +128,13 @@ def prepare(tables: Sequence[BoxTable], missing: str = "error", sizes: pd.DataFr
     normal, listed = np.zeros((len(tables), len(images))), np.zeros(len(images), bool)
     start = 0
     for t, (codes, cls, scores, x1, y1, x2, y2) in enumerate(columns):
-        start, outside = _flatten_into(*out, start, t, codes, cls, scores, x1, y1, x2, y2, width, height,
-                                       nf)
+        start, outside = _flatten_into(*out, start, t, codes, cls, scores, x1, y1, x2, y2, width, height, nf)
         if outside:
-            log.warning("%s: %d boxes reach outside their image; they are clipped to it (as ensemble-boxes "
-                        "does)", checks.name_of(tables[t], t), outside)
+            log.warning(
+                "%s: %d boxes reach outside their image; they are clipped to it (as ensemble-boxes does)",
+                checks.name_of(tables[t], t),
+                outside,
+            )
         is_normal = cls == nf
         listed[codes[is_normal]] = True
         np.maximum.at(normal[t], codes[is_normal], scores[is_normal])
@@ -133,10 +144,18 @@ def prepare(tables: Sequence[BoxTable], missing: str = "error", sizes: pd.DataFr
     return Prepared(flat, images, height, width, known, normal, has_normal, listed, sources, nf)
 
 
-def run_kernel(flat: FlatBoxes, method: str = "wbf", weights=None, iou_thr: float = 0.4,
-               skip_box_thr: float = 0.0, conf_type: str = "avg", allows_overflow: bool = False,
-               sigma: float = 0.5, thresh: float = 0.001,
-               soft_method: int = 2) -> tuple[FusedBoxes, np.ndarray | None]:
+def run_kernel(
+    flat: FlatBoxes,
+    method: str = "wbf",
+    weights=None,
+    iou_thr: float = 0.4,
+    skip_box_thr: float = 0.0,
+    conf_type: str = "avg",
+    allows_overflow: bool = False,
+    sigma: float = 0.5,
+    thresh: float = 0.001,
+    soft_method: int = 2,
+) -> tuple[FusedBoxes, np.ndarray | None]:
     """Runs one fusion method on normalised flat boxes (see :mod:`cxrdet.ops.wbf` / ``nms``).
 
     Returns:
@@ -172,8 +191,9 @@ def no_finding_scores(prep: Prepared, weights: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _pixel_rows(perm, boxes, scores, labels, images, width, height, normal_images, normal_scores,
-                normal_class, normal_box):  # pragma: no cover - compiled
+def _pixel_rows(
+    perm, boxes, scores, labels, images, width, height, normal_images, normal_scores, normal_class, normal_box
+):  # pragma: no cover - compiled
     """Fused rows ``perm`` (grouped by image) in pixels, each listed image's class-14 row after its boxes.
 
     Rows with a non-finite coordinate (clusters whose boxes all scored 0) are left out.
@@ -194,8 +214,12 @@ def _pixel_rows(perm, boxes, scores, labels, images, width, height, normal_image
             k, j = k + 1, j + 1
         if r < 0:
             break
-        if not (np.isfinite(boxes[r, 0]) and np.isfinite(boxes[r, 1]) and np.isfinite(boxes[r, 2])
-                and np.isfinite(boxes[r, 3])):
+        if not (
+            np.isfinite(boxes[r, 0])
+            and np.isfinite(boxes[r, 1])
+            and np.isfinite(boxes[r, 2])
+            and np.isfinite(boxes[r, 3])
+        ):
             dropped += 1
             continue
         i = images[r]
@@ -207,23 +231,39 @@ def _pixel_rows(perm, boxes, scores, labels, images, width, height, normal_image
     return block[:k], cls[:k], img[:k], dropped
 
 
-def to_table(prep: Prepared, fused: FusedBoxes, weights: np.ndarray, order: np.ndarray | None = None,
-             source: str = "") -> BoxTable:
+def to_table(
+    prep: Prepared, fused: FusedBoxes, weights: np.ndarray, order: np.ndarray | None = None, source: str = ""
+) -> BoxTable:
     """Fused normalised boxes (rows taken in ``order``) back to pixels, plus one class-14 box per image
     that has class 14 (after that image's boxes). Boxes of clusters whose members all scored 0 (NaN in
     ensemble-boxes, which divides by their score sum) are dropped with a warning."""
     normal_images = np.flatnonzero(prep.normal_listed)
     perm = np.arange(len(fused.scores)) if order is None else order
     block, cls, codes, dropped = _pixel_rows(
-        perm, fused.boxes, fused.scores, fused.labels, fused.images, prep.width, prep.height, normal_images,
-        no_finding_scores(prep, weights)[normal_images], prep.no_finding, np.asarray(NO_FINDING_BOX, np.float64))
+        perm,
+        fused.boxes,
+        fused.scores,
+        fused.labels,
+        fused.images,
+        prep.width,
+        prep.height,
+        normal_images,
+        no_finding_scores(prep, weights)[normal_images],
+        prep.no_finding,
+        np.asarray(NO_FINDING_BOX, np.float64),
+    )
     if dropped:
         log.warning("dropped %d fused boxes whose members all scored 0", dropped)
     frame = pd.DataFrame(block, columns=["score", *BOX_COLUMNS], copy=False)
     frame.insert(0, "image_id", pd.Series(checks.arrow_ids(prep.images).take(pa.array(codes)), dtype=_STR))
     frame.insert(1, "class_id", cls)
-    sizes = pd.DataFrame({"height": np.where(prep.sizes_known, prep.height, np.nan),
-                          "width": np.where(prep.sizes_known, prep.width, np.nan)}, index=prep.images)
+    sizes = pd.DataFrame(
+        {
+            "height": np.where(prep.sizes_known, prep.height, np.nan),
+            "width": np.where(prep.sizes_known, prep.width, np.nan),
+        },
+        index=prep.images,
+    )
     return BoxTable(frame, sizes, source or "ensemble(" + ", ".join(prep.sources) + ")")
 
 
@@ -241,11 +281,22 @@ def fuse(prep: Prepared, method: str = "wbf", weights=None, **options) -> BoxTab
     return to_table(prep, fused, w, order)
 
 
-def ensemble_tables(tables: Sequence[BoxTable], method: str = "wbf", weights=None, iou_thr: float = 0.4,
-                    skip_box_thr: float = 0.0, conf_type: str = "avg", allows_overflow: bool = False,
-                    missing: str = "error", sizes: pd.DataFrame | None = None, unknown_size: str = "error",
-                    sigma: float = 0.5, thresh: float = 0.001, soft_method: int = 2,
-                    meta: DatasetMeta = VINDR) -> BoxTable:
+def ensemble_tables(
+    tables: Sequence[BoxTable],
+    method: str = "wbf",
+    weights=None,
+    iou_thr: float = 0.4,
+    skip_box_thr: float = 0.0,
+    conf_type: str = "avg",
+    allows_overflow: bool = False,
+    missing: str = "error",
+    sizes: pd.DataFrame | None = None,
+    unknown_size: str = "error",
+    sigma: float = 0.5,
+    thresh: float = 0.001,
+    soft_method: int = 2,
+    meta: DatasetMeta = VINDR,
+) -> BoxTable:
     """Fuses several models' predictions (original pixels) into one prediction table.
 
     Args:
@@ -271,6 +322,15 @@ def ensemble_tables(tables: Sequence[BoxTable], method: str = "wbf", weights=Non
     """
     prep = prepare(tables, missing, sizes, unknown_size, meta)
     w = checks.check_weights(weights, tables)
-    return fuse(prep, method, None if weights is None else w, iou_thr=iou_thr, skip_box_thr=skip_box_thr,
-                conf_type=conf_type, allows_overflow=allows_overflow, sigma=sigma, thresh=thresh,
-                soft_method=soft_method)
+    return fuse(
+        prep,
+        method,
+        None if weights is None else w,
+        iou_thr=iou_thr,
+        skip_box_thr=skip_box_thr,
+        conf_type=conf_type,
+        allows_overflow=allows_overflow,
+        sigma=sigma,
+        thresh=thresh,
+        soft_method=soft_method,
+    )

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import ConfigError, InputError
-from cxrdet.structures import BoxTable
-from cxrdet.structures import BOX_COLUMNS, VINDR, DatasetMeta
+from cxrdet.structures import BOX_COLUMNS, VINDR, BoxTable, DatasetMeta
 
 FLIPS: tuple[str, ...] = ("h", "v", "hv")
 
@@ -55,8 +54,9 @@ def flip_boxes(boxes, height=None, width=None, flip: str = "h") -> np.ndarray:
     return out
 
 
-def deaugment_table(table: BoxTable, flip: str = "h", sizes: pd.DataFrame | None = None,
-                    meta: DatasetMeta = VINDR) -> BoxTable:
+def deaugment_table(
+    table: BoxTable, flip: str = "h", sizes: pd.DataFrame | None = None, meta: DatasetMeta = VINDR
+) -> BoxTable:
     """Maps a table predicted on flipped images back to the original frame.
 
     Args:
@@ -83,8 +83,10 @@ def deaugment_table(table: BoxTable, flip: str = "h", sizes: pd.DataFrame | None
     unknown = move & np.isnan(hw[:, need]).any(axis=1)
     if unknown.any():
         image = b["image_id"].iloc[int(np.argmax(unknown))]
-        raise InputError(table.source or "<table>", f"image {image} has no height/width, needed to undo "
-                         "the flip (add height,width columns or pass sizes)")
+        raise InputError(
+            table.source or "<table>",
+            f"image {image} has no height/width, needed to undo the flip (add height,width columns or pass sizes)",
+        )
     xyxy = b[list(BOX_COLUMNS)].to_numpy(np.float64)
     xyxy[move] = flip_boxes(xyxy[move], hw[move, 0], hw[move, 1], flip)
     boxes = b.copy()
@@ -92,10 +94,19 @@ def deaugment_table(table: BoxTable, flip: str = "h", sizes: pd.DataFrame | None
     return BoxTable(boxes, table.images.copy(), table.source)
 
 
-def merge_tta(original: BoxTable, augmented: Sequence[tuple[BoxTable, str]] | BoxTable, flip: str = "h",
-              weights=None, iou_thr: float = 0.4, skip_box_thr: float = 0.0, conf_type: str = "avg",
-              allows_overflow: bool = False, missing: str = "error",
-              sizes: pd.DataFrame | None = None, meta: DatasetMeta = VINDR) -> BoxTable:
+def merge_tta(
+    original: BoxTable,
+    augmented: Sequence[tuple[BoxTable, str]] | BoxTable,
+    flip: str = "h",
+    weights=None,
+    iou_thr: float = 0.4,
+    skip_box_thr: float = 0.0,
+    conf_type: str = "avg",
+    allows_overflow: bool = False,
+    missing: str = "error",
+    sizes: pd.DataFrame | None = None,
+    meta: DatasetMeta = VINDR,
+) -> BoxTable:
     """Merges predictions on the original images with predictions on flipped copies, by WBF.
 
     Args:
@@ -116,5 +127,6 @@ def merge_tta(original: BoxTable, augmented: Sequence[tuple[BoxTable, str]] | Bo
 
     pairs = [(augmented, flip)] if isinstance(augmented, BoxTable) else list(augmented)
     tables = [original] + [deaugment_table(t, f, sizes, meta) for t, f in pairs]
-    return ensemble_tables(tables, "wbf", weights, iou_thr, skip_box_thr, conf_type, allows_overflow,
-                           missing, sizes, meta=meta)
+    return ensemble_tables(
+        tables, "wbf", weights, iou_thr, skip_box_thr, conf_type, allows_overflow, missing, sizes, meta=meta
+    )

@@ -63,9 +63,14 @@ def parse_weights(spec: str, n_models: int) -> list[float]:
     return values
 
 
-def settings_grid(n_models: int, iou_thrs: Sequence[float], skip_box_thrs: Sequence[float],
-                  weights_grid: Sequence[str] = (), weight_levels: Sequence[float] = (),
-                  conf_types: Sequence[str] = ("avg",)) -> list[Trial]:
+def settings_grid(
+    n_models: int,
+    iou_thrs: Sequence[float],
+    skip_box_thrs: Sequence[float],
+    weights_grid: Sequence[str] = (),
+    weight_levels: Sequence[float] = (),
+    conf_types: Sequence[str] = ("avg",),
+) -> list[Trial]:
     """Every combination of the given values (weights: explicit specs, or every product of levels).
 
     Args:
@@ -91,8 +96,10 @@ def settings_grid(n_models: int, iou_thrs: Sequence[float], skip_box_thrs: Seque
     weights = weights or [[1.0] * n_models]
     if not iou_thrs or not skip_box_thrs or not conf_types:
         raise ConfigError("every search axis needs at least one value")
-    return [Trial(float(i), float(s), list(w), c)
-            for i, s, w, c in itertools.product(iou_thrs, skip_box_thrs, weights, conf_types)]
+    return [
+        Trial(float(i), float(s), list(w), c)
+        for i, s, w, c in itertools.product(iou_thrs, skip_box_thrs, weights, conf_types)
+    ]
 
 
 def sample(trials: list[Trial], n: int | None, seed: int = 0) -> list[Trial]:
@@ -105,8 +112,9 @@ def sample(trials: list[Trial], n: int | None, seed: int = 0) -> list[Trial]:
     return [trials[i] for i in pick]
 
 
-def search(prep: Prepared, evaluator, trials: list[Trial], method: str = "wbf", progress: bool = True,
-           **options) -> list[Trial]:
+def search(
+    prep: Prepared, evaluator, trials: list[Trial], method: str = "wbf", progress: bool = True, **options
+) -> list[Trial]:
     """Fuses and scores every setting; returns the trials (filled in) sorted best first.
 
     Args:
@@ -123,8 +131,15 @@ def search(prep: Prepared, evaluator, trials: list[Trial], method: str = "wbf", 
     best = float("-inf")
     for trial in bar:
         start = time.perf_counter()
-        table = fuse(prep, method, trial.weights, iou_thr=trial.iou_thr, skip_box_thr=trial.skip_box_thr,
-                     conf_type=trial.conf_type, **options)
+        table = fuse(
+            prep,
+            method,
+            trial.weights,
+            iou_thr=trial.iou_thr,
+            skip_box_thr=trial.skip_box_thr,
+            conf_type=trial.conf_type,
+            **options,
+        )
         trial.map = float(evaluator.evaluate(table, curves=False).map)
         trial.seconds = time.perf_counter() - start
         best = max(best, trial.map)

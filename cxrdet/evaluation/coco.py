@@ -42,9 +42,17 @@ def to_coco(gt: BoxTable, pred: BoxTable, meta: DatasetMeta = VINDR) -> tuple[di
     xywh = _xywh(gt.boxes)
     gt_img = gt.boxes["image_id"].map(index).to_numpy()
     gt_cls = gt.boxes["class_id"].to_numpy()
-    anns = [{"id": n + 1, "image_id": int(gt_img[n]), "category_id": int(category_id(gt_cls[n])),
-             "bbox": [float(v) for v in xywh[n]], "area": float(xywh[n, 2] * xywh[n, 3]), "iscrowd": 0}
-            for n in range(len(xywh))]
+    anns = [
+        {
+            "id": n + 1,
+            "image_id": int(gt_img[n]),
+            "category_id": int(category_id(gt_cls[n])),
+            "bbox": [float(v) for v in xywh[n]],
+            "area": float(xywh[n, 2] * xywh[n, 3]),
+            "iscrowd": 0,
+        }
+        for n in range(len(xywh))
+    ]
     keep = pred.boxes["image_id"].isin(index.keys()).to_numpy()
     if not keep.all():
         log.warning("COCO: ignored %d predictions on images without ground truth entry", int((~keep).sum()))
@@ -52,8 +60,15 @@ def to_coco(gt: BoxTable, pred: BoxTable, meta: DatasetMeta = VINDR) -> tuple[di
     pxywh = _xywh(pb)
     p_img = pb["image_id"].map(index).to_numpy()
     p_cls, p_score = pb["class_id"].to_numpy(), pb["score"].to_numpy()
-    results = [{"image_id": int(p_img[n]), "category_id": int(category_id(p_cls[n])),
-                "bbox": [float(v) for v in pxywh[n]], "score": float(p_score[n])} for n in range(len(pxywh))]
+    results = [
+        {
+            "image_id": int(p_img[n]),
+            "category_id": int(category_id(p_cls[n])),
+            "bbox": [float(v) for v in pxywh[n]],
+            "score": float(p_score[n]),
+        }
+        for n in range(len(pxywh))
+    ]
     return {"images": images, "annotations": anns, "categories": cats}, results
 
 
@@ -93,8 +108,7 @@ def coco_map(gt: BoxTable, pred: BoxTable, meta: DatasetMeta = VINDR) -> dict[st
         coco_gt.dataset = dataset
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(results)
-        for key, thrs in (("mAP@0.4", [0.4]), ("mAP@0.5", [0.5]),
-                          ("mAP@0.5:0.95", np.linspace(0.5, 0.95, 10))):
+        for key, thrs in (("mAP@0.4", [0.4]), ("mAP@0.5", [0.5]), ("mAP@0.5:0.95", np.linspace(0.5, 0.95, 10))):
             ev = COCOeval(coco_gt, coco_dt, iouType="bbox")
             ev.params.iouThrs = np.asarray(thrs, dtype=np.float64)
             ev.params.maxDets = [1, 10, max_dets]

@@ -8,8 +8,9 @@ pixels. This module imports mmengine only (never mmdet).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,10 +75,18 @@ class VinDrMetric(BaseMetric):
 
     default_prefix = "vindr"
 
-    def __init__(self, iou_thr: float = 0.4, match: str = "voc", label_offset: int = 0,
-                 no_finding: str = "skip", gt_rescale: bool = False, classwise: bool = False,
-                 collect_device: str = "cpu", prefix: str | None = None,
-                 dataset: DatasetMeta | dict | None = None) -> None:
+    def __init__(
+        self,
+        iou_thr: float = 0.4,
+        match: str = "voc",
+        label_offset: int = 0,
+        no_finding: str = "skip",
+        gt_rescale: bool = False,
+        classwise: bool = False,
+        collect_device: str = "cpu",
+        prefix: str | None = None,
+        dataset: DatasetMeta | dict | None = None,
+    ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if no_finding not in NO_FINDING_MODES:
             raise ValueError(f"no_finding must be one of {NO_FINDING_MODES}, got {no_finding!r}")
@@ -130,16 +139,22 @@ class VinDrMetric(BaseMetric):
             key = image_id if n == 0 else f"{image_id}#{n}"
             preds.append(Detections(key, boxes, np.clip(scores, 0.0, 1.0), labels))
             gts.append(GroundTruth(key, gt_boxes, gt_labels))
-        result = vindr_map(BoxTable.from_detections(gts, source="ground truth"),
-                           BoxTable.from_detections(preds, source="predictions"),
-                           iou_thr=self.iou_thr, match=self.match, curves=False, meta=self.meta)
+        result = vindr_map(
+            BoxTable.from_detections(gts, source="ground truth"),
+            BoxTable.from_detections(preds, source="predictions"),
+            iou_thr=self.iou_thr,
+            match=self.match,
+            curves=False,
+            meta=self.meta,
+        )
         table = result.per_class[result.per_class["n_gt"] > 0]
-        print_log(f"VinDr per-class AP@{self.iou_thr:g} ({self.match}):\n"
-                  + table[["class_id", "class_name", "ap", "n_gt", "n_pred"]].to_string(index=False),
-                  logger="current")
+        print_log(
+            f"VinDr per-class AP@{self.iou_thr:g} ({self.match}):\n"
+            + table[["class_id", "class_name", "ap", "n_gt", "n_pred"]].to_string(index=False),
+            logger="current",
+        )
         metrics = {"mAP": float(result.map) if not pd.isna(result.map) else 0.0}
         if self.classwise:
             for row in table.itertuples(index=False):
                 metrics[f"AP_{row.class_id:02d}"] = float(row.ap)
         return metrics
-

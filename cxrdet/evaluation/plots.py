@@ -23,11 +23,23 @@ def _draw(ax, curve, title: str) -> None:
     if curve is not None and len(curve.recall) and not np.isnan(curve.recall).all():
         envelope = np.maximum.accumulate(curve.precision[::-1])[::-1]
         ax.plot(curve.recall, curve.precision, color="0.7", lw=0.8, label="precision")
-        ax.step(np.concatenate(([0.0], curve.recall)), np.concatenate(([envelope[0]], envelope)),
-                where="pre", color="C0", lw=1.5, label="envelope (AP area)")
+        ax.step(
+            np.concatenate(([0.0], curve.recall)),
+            np.concatenate(([envelope[0]], envelope)),
+            where="pre",
+            color="C0",
+            lw=1.5,
+            label="envelope (AP area)",
+        )
     else:
-        ax.text(0.5, 0.5, "no predictions" if curve is None or not len(curve.recall) else "no ground truth",
-                ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no predictions" if curve is None or not len(curve.recall) else "no ground truth",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
@@ -54,8 +66,7 @@ def plot_pr_curves(result: VocResult, out_dir: str | os.PathLike) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     rows = list(result.per_class.itertuples(index=False))
-    titles = {r.class_id: f"{r.class_id} {r.class_name}: AP {r.ap:.3f} (GT {r.n_gt}, pred {r.n_pred})"
-              for r in rows}
+    titles = {r.class_id: f"{r.class_id} {r.class_name}: AP {r.ap:.3f} (GT {r.n_gt}, pred {r.n_pred})" for r in rows}
     for r in rows:
         fig, ax = plt.subplots(figsize=(4.5, 4))
         _draw(ax, result.curves.get(r.class_id), titles[r.class_id])
@@ -71,7 +82,7 @@ def plot_pr_curves(result: VocResult, out_dir: str | os.PathLike) -> list[Path]:
     fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 3 * nrows), squeeze=False)
     for ax, r in zip(axes.flat, rows):
         _draw(ax, result.curves.get(r.class_id), titles[r.class_id])
-    for ax in list(axes.flat)[len(rows):]:
+    for ax in list(axes.flat)[len(rows) :]:
         ax.axis("off")
     fig.suptitle(f"mAP@{result.iou_thr:g} = {result.map:.4f} ({result.match})")
     fig.tight_layout()

@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import InputError
-from cxrdet.structures import BoxTable
-from cxrdet.structures import BOX_COLUMNS, VINDR, DatasetMeta
+from cxrdet.structures import BOX_COLUMNS, VINDR, BoxTable, DatasetMeta
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +80,15 @@ class VocEvaluator:
         meta: the data set (class names in the per-class table; VinDr by default).
     """
 
-    def __init__(self, gt: BoxTable, iou_thr: float = 0.4, match: str = "voc",
-                 unknown_images: str = "error", num_classes: int | None = None, meta: DatasetMeta = VINDR):
+    def __init__(
+        self,
+        gt: BoxTable,
+        iou_thr: float = 0.4,
+        match: str = "voc",
+        unknown_images: str = "error",
+        num_classes: int | None = None,
+        meta: DatasetMeta = VINDR,
+    ):
         if match not in MATCH_RULES:
             raise ValueError(f"match must be one of {MATCH_RULES}, got {match!r}")
         if unknown_images not in ("error", "ignore"):
@@ -113,11 +119,14 @@ class VocEvaluator:
         if unknown.any():
             first = pred.boxes["image_id"].iloc[int(np.argmax(unknown))]
             n_img = pred.boxes["image_id"][unknown].nunique()
-            msg = (f"{int(unknown.sum())} predictions on {n_img} images that are not in the ground truth "
-                   f"{self.gt_source or ''} (first: {first})")
+            msg = (
+                f"{int(unknown.sum())} predictions on {n_img} images that are not in the ground truth "
+                f"{self.gt_source or ''} (first: {first})"
+            )
             if self.unknown_images == "error":
-                raise InputError(pred.source or "<predictions>", msg + "; evaluate the matching split, or "
-                                 "ignore them explicitly")
+                raise InputError(
+                    pred.source or "<predictions>", msg + "; evaluate the matching split, or ignore them explicitly"
+                )
             log.warning("%s: ignored %s", pred.source or "predictions", msg)
         return codes
 
@@ -143,8 +152,7 @@ class VocEvaluator:
         ends = np.cumsum(k[has])
         start = 0
         while start < len(has):  # chunks of at most _MAX_PAIRS pairs
-            stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + _MAX_PAIRS, "right")),
-                       start + 1)
+            stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + _MAX_PAIRS, "right")), start + 1)
             idx = has[start:stop]
             seg, rep, pos, g, iou = self._pairs(idx, p_key, p_boxes)
             top = np.maximum.reduceat(iou, seg)
@@ -154,8 +162,7 @@ class VocEvaluator:
             start = stop
         return best, best_iou
 
-    def _best_unmatched(self, cand: np.ndarray, rank: np.ndarray, p_key: np.ndarray,
-                        p_boxes: np.ndarray) -> np.ndarray:
+    def _best_unmatched(self, cand: np.ndarray, rank: np.ndarray, p_key: np.ndarray, p_boxes: np.ndarray) -> np.ndarray:
         """Greedy "best still-unmatched GT" matching, resolved in rounds (see module notes); returns TP mask.
 
         Each round every unresolved prediction proposes its best available GT (IoU >= thr); the earliest
@@ -219,7 +226,7 @@ class VocEvaluator:
         bounds = np.searchsorted(p_cls[ranked], np.arange(self.num_classes + 1))
         rows, curves = [], {}
         for c in range(self.num_classes):
-            sel = ranked[bounds[c]:bounds[c + 1]]
+            sel = ranked[bounds[c] : bounds[c + 1]]
             hits = tp[sel]
             ctp = np.cumsum(hits)
             n_gt = int(self.n_gt[c])
@@ -241,8 +248,15 @@ class VocEvaluator:
         return VocResult(value, per_class, curves, self.iou_thr, self.match)
 
 
-def vindr_map(gt: BoxTable, pred: BoxTable, iou_thr: float = 0.4, match: str = "voc",
-              unknown_images: str = "error", curves: bool = True, meta: DatasetMeta = VINDR) -> VocResult:
+def vindr_map(
+    gt: BoxTable,
+    pred: BoxTable,
+    iou_thr: float = 0.4,
+    match: str = "voc",
+    unknown_images: str = "error",
+    curves: bool = True,
+    meta: DatasetMeta = VINDR,
+) -> VocResult:
     """The VinDr-CXR metric: VOC 2010 all-point mAP at IoU >= ``iou_thr`` over classes with ground truth.
 
     Args:

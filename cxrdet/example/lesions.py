@@ -13,6 +13,7 @@ from cxrdet.example.phantom import LUNG_DROP, Anatomy, Rendered
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Finding:
     """One true finding: its class and box as fractions of image width/height (x0, y0, x1, y1)."""
@@ -48,8 +49,9 @@ def _bbox(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     return (cols.min() / w, rows.min() / h, (cols.max() + 1) / w, (rows.max() + 1) / h)
 
 
-def _lung_point(r: Rendered, side: int, margin_px: float, rng: np.random.Generator,
-                avoid: np.ndarray | None = None) -> tuple[int, int] | None:
+def _lung_point(
+    r: Rendered, side: int, margin_px: float, rng: np.random.Generator, avoid: np.ndarray | None = None
+) -> tuple[int, int] | None:
     """A random (row, col) at least ``margin_px`` inside lung ``side`` (and outside ``avoid``)."""
     inside = (r.lung[side] > 0.5).astype(np.uint8)
     if avoid is not None:

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import ConfigError
-from cxrdet.example.dicom_writer import write_dicom
 from cxrdet.example import DEFAULT_CLASSES, SUPPORTED_CLASSES
+from cxrdet.example.dicom_writer import write_dicom
 from cxrdet.example.lesions import Finding, draw_findings, modify_anatomy
 from cxrdet.example.phantom import render, sample_anatomy
 from cxrdet.vindr import CLASS_NAMES, LABEL_COLUMNS, NO_FINDING
@@ -25,8 +25,18 @@ from cxrdet.vindr import CLASS_NAMES, LABEL_COLUMNS, NO_FINDING
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = (
-    (512, 512), (512, 512), (576, 512), (640, 640), (640, 576), (704, 640),
-    (768, 768), (832, 768), (1024, 1024), (1024, 896), (1280, 1152), (2048, 1792),
+    (512, 512),
+    (512, 512),
+    (576, 512),
+    (640, 640),
+    (640, 576),
+    (704, 640),
+    (768, 768),
+    (832, 768),
+    (1024, 1024),
+    (1024, 896),
+    (1280, 1152),
+    (2048, 1792),
 )
 """(rows, cols) deck shuffled per seed and dealt in turn: mostly small (fast), some large, non-square."""
 SYNTAXES = ("explicit", "rle", "jpegls", "j2k", "explicit", "rle", "jpegls", "explicit")
@@ -96,7 +106,7 @@ def _to_stored(bright: np.ndarray, opts: dict, rng: np.random.Generator) -> tupl
         slope, intercept = float(rng.choice([0.5, 2.0, 1.0])), float(rng.choice([-1024.0, 0.0, 100.0]))
     pixels = stored.astype(np.int16 if opts["signed"] else np.uint16)
     tags: dict = {"rescale": (slope, intercept) if opts["rescale"] else None, "window": None, "voi_lut": None}
-    p_lo, p_hi = np.percentile(stored[:: 4, :: 4], [1, 99.5])
+    p_lo, p_hi = np.percentile(stored[::4, ::4], [1, 99.5])
     center, width = (p_lo + p_hi) / 2 * slope + intercept, max(1.0, (p_hi - p_lo) * slope)
     if opts["window"] == "single":
         tags["window"] = (round(center, 1), round(width, 1))
@@ -118,8 +128,9 @@ def _noise_tile(sizes: tuple[tuple[int, int], ...], seed: int) -> np.ndarray:
     return 0.6 * white + 0.8 * cv2.GaussianBlur(white, (0, 0), 1.0)
 
 
-def _render(rows: int, cols: int, class_ids: list[int], rng: np.random.Generator,
-            noise_tile: np.ndarray) -> tuple[np.ndarray, list[Finding]]:
+def _render(
+    rows: int, cols: int, class_ids: list[int], rng: np.random.Generator, noise_tile: np.ndarray
+) -> tuple[np.ndarray, list[Finding]]:
     """Full-resolution brightness image with the planned findings, and their true boxes (fractions)."""
     scale = min(1.0, WORK_SIDE / max(rows, cols))
     h, w = max(64, round(rows * scale)), max(64, round(cols * scale))
@@ -131,7 +142,7 @@ def _render(rows: int, cols: int, class_ids: list[int], rng: np.random.Generator
     if (h, w) != (rows, cols):
         img = cv2.resize(img, (cols, rows), interpolation=cv2.INTER_LINEAR)
     oy, ox = rng.integers(noise_tile.shape[0] - rows + 1), rng.integers(noise_tile.shape[1] - cols + 1)
-    noise = noise_tile[oy:oy + rows, ox:ox + cols]
+    noise = noise_tile[oy : oy + rows, ox : ox + cols]
     img = img + noise * (0.006 + 0.012 * np.sqrt(np.clip(img, 0, 1)))  # quantum-like, grows with signal
     return np.clip(img, 0, 1), findings
 
@@ -146,14 +157,31 @@ def _make_image(job: tuple) -> tuple[list[dict], dict]:
         opts["transfer_syntax"] = "jpegls"
     pixels, tags = _to_stored(bright, opts, rng)
     spacing = None if rng.random() < 0.2 else round(430.0 / max(rows, cols), 4)
-    write_dicom(out / split / f"{image_id}.dicom", pixels, bits_stored=opts["bits_stored"],
-                photometric=opts["photometric"], transfer_syntax=opts["transfer_syntax"],
-                modality=opts["modality"], pixel_spacing=None if spacing is None else (spacing, spacing),
-                uid_seed=f"{seed}-{image_id}", patient_name=f"SYNTHETIC^PATIENT^{g}", **tags, **_patient(rng))
-    boxes = [[round(f.box[0] * cols, 2), round(f.box[1] * rows, 2), round(f.box[2] * cols, 2),
-              round(f.box[3] * rows, 2)] for f in findings]
-    info = {"image_id": image_id, "split": split, "rows": rows, "cols": cols, **opts,
-            "findings": [{"class_id": f.class_id, "box": b} for f, b in zip(findings, boxes)]}
+    write_dicom(
+        out / split / f"{image_id}.dicom",
+        pixels,
+        bits_stored=opts["bits_stored"],
+        photometric=opts["photometric"],
+        transfer_syntax=opts["transfer_syntax"],
+        modality=opts["modality"],
+        pixel_spacing=None if spacing is None else (spacing, spacing),
+        uid_seed=f"{seed}-{image_id}",
+        patient_name=f"SYNTHETIC^PATIENT^{g}",
+        **tags,
+        **_patient(rng),
+    )
+    boxes = [
+        [round(f.box[0] * cols, 2), round(f.box[1] * rows, 2), round(f.box[2] * cols, 2), round(f.box[3] * rows, 2)]
+        for f in findings
+    ]
+    info = {
+        "image_id": image_id,
+        "split": split,
+        "rows": rows,
+        "cols": cols,
+        **opts,
+        "findings": [{"class_id": f.class_id, "box": b} for f, b in zip(findings, boxes)],
+    }
     return _reader_rows(image_id, findings, rows, cols, rng), info
 
 
@@ -172,8 +200,7 @@ def _plan(n: int, n_normal: int, classes: tuple[int, ...], rng: np.random.Genera
     return plans
 
 
-def _reader_rows(image_id: str, findings: list[Finding], rows: int, cols: int,
-                 rng: np.random.Generator) -> list[dict]:
+def _reader_rows(image_id: str, findings: list[Finding], rows: int, cols: int, rng: np.random.Generator) -> list[dict]:
     """Three radiologists' rows for one image: jittered true boxes, an occasional miss, No finding otherwise."""
     weights = np.array([6.0 if r in (8, 9, 10) else 1.0 for r in range(1, 18)])
     readers = [f"R{r}" for r in rng.choice(np.arange(1, 18), size=3, replace=False, p=weights / weights.sum())]
@@ -185,8 +212,18 @@ def _reader_rows(image_id: str, findings: list[Finding], rows: int, cols: int,
     out = []
     for r in readers:
         if not reported[r]:
-            out.append({"image_id": image_id, "class_name": CLASS_NAMES[NO_FINDING], "class_id": NO_FINDING,
-                        "rad_id": r, "x_min": np.nan, "y_min": np.nan, "x_max": np.nan, "y_max": np.nan})
+            out.append(
+                {
+                    "image_id": image_id,
+                    "class_name": CLASS_NAMES[NO_FINDING],
+                    "class_id": NO_FINDING,
+                    "rad_id": r,
+                    "x_min": np.nan,
+                    "y_min": np.nan,
+                    "x_max": np.nan,
+                    "y_max": np.nan,
+                }
+            )
         for f in reported[r]:
             x0, y0, x1, y1 = f.box[0] * cols, f.box[1] * rows, f.box[2] * cols, f.box[3] * rows
             sx, sy = 0.025 * (x1 - x0) + 0.003 * cols, 0.025 * (y1 - y0) + 0.003 * rows
@@ -194,8 +231,18 @@ def _reader_rows(image_id: str, findings: list[Finding], rows: int, cols: int,
             box = np.rint([x0 + j[0] * sx, y0 + j[1] * sy, x1 + j[2] * sx, y1 + j[3] * sy])
             box = np.clip(box, 0, [cols - 1, rows - 1, cols - 1, rows - 1])
             box[2], box[3] = max(box[2], box[0] + 1), max(box[3], box[1] + 1)
-            out.append({"image_id": image_id, "class_name": CLASS_NAMES[f.class_id], "class_id": f.class_id,
-                        "rad_id": r, "x_min": box[0], "y_min": box[1], "x_max": box[2], "y_max": box[3]})
+            out.append(
+                {
+                    "image_id": image_id,
+                    "class_name": CLASS_NAMES[f.class_id],
+                    "class_id": f.class_id,
+                    "rad_id": r,
+                    "x_min": box[0],
+                    "y_min": box[1],
+                    "x_max": box[2],
+                    "y_max": box[3],
+                }
+            )
     return out
 
 
@@ -207,9 +254,17 @@ def _patient(rng: np.random.Generator) -> dict:
     return {"sex": sex, "age": age}
 
 
-def make_example(out_dir: str | PathLike, n_train: int = 80, n_test: int = 20, seed: int = 0,
-                 sizes: list[tuple[int, int]] | None = None, classes: tuple[int, ...] = DEFAULT_CLASSES,
-                 normal_fraction: float = 0.3, overwrite: bool = False, workers: int = 1) -> ExampleSummary:
+def make_example(
+    out_dir: str | PathLike,
+    n_train: int = 80,
+    n_test: int = 20,
+    seed: int = 0,
+    sizes: list[tuple[int, int]] | None = None,
+    classes: tuple[int, ...] = DEFAULT_CLASSES,
+    normal_fraction: float = 0.3,
+    overwrite: bool = False,
+    workers: int = 1,
+) -> ExampleSummary:
     """Write a synthetic VinDr-style dataset: DICOMs, ``train.csv`` and ``sample_submission.csv``.
 
     Layout: ``OUT/train/<id>.dicom``, ``OUT/test/<id>.dicom``, ``OUT/train.csv`` (3 readers per image),
@@ -256,11 +311,14 @@ def make_example(out_dir: str | PathLike, n_train: int = 80, n_test: int = 20, s
             ids.append(new)
     deck = [sizes[i] for i in np.random.default_rng([seed, 11]).permutation(len(sizes))]
     plan_rng = np.random.default_rng([seed, 13])
-    plans = (_plan(n_train, round(normal_fraction * n_train), classes, plan_rng)
-             + _plan(n_test, round(normal_fraction * n_test), classes, plan_rng))
+    plans = _plan(n_train, round(normal_fraction * n_train), classes, plan_rng) + _plan(
+        n_test, round(normal_fraction * n_test), classes, plan_rng
+    )
 
-    jobs = [(out, "train" if g < n_train else "test", g, image_id, plan, deck[g % len(deck)], seed, tuple(sizes))
-            for g, (image_id, plan) in enumerate(zip(ids, plans))]
+    jobs = [
+        (out, "train" if g < n_train else "test", g, image_id, plan, deck[g % len(deck)], seed, tuple(sizes))
+        for g, (image_id, plan) in enumerate(zip(ids, plans))
+    ]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(_make_image, jobs, chunksize=4))
@@ -278,12 +336,30 @@ def make_example(out_dir: str | PathLike, n_train: int = 80, n_test: int = 20, s
         pd.DataFrame(labels[split], columns=list(LABEL_COLUMNS)).to_csv(out / name, index=False)
     test_ids = ids[n_train:]
     pd.DataFrame({"image_id": test_ids, "PredictionString": ["14 1 0 0 1 1"] * len(test_ids)}).to_csv(
-        out / "sample_submission.csv", index=False)
-    meta = {"seed": seed, "classes": {c: CLASS_NAMES[c] for c in classes}, "normal_fraction": normal_fraction,
-            "images": info}
+        out / "sample_submission.csv", index=False
+    )
+    meta = {
+        "seed": seed,
+        "classes": {c: CLASS_NAMES[c] for c in classes},
+        "normal_fraction": normal_fraction,
+        "images": info,
+    }
     (out / "example_info.json").write_text(json.dumps(meta, indent=1) + "\n")
-    summary = ExampleSummary(out, ids[:n_train], test_ids, classes, counts,
-                             n_normal=sum(not i["findings"] for i in info), seconds=time.perf_counter() - start)
-    log.info("wrote %d train + %d test images to %s in %.1f s (findings per class: %s)",
-             n_train, n_test, out, summary.seconds, counts)
+    summary = ExampleSummary(
+        out,
+        ids[:n_train],
+        test_ids,
+        classes,
+        counts,
+        n_normal=sum(not i["findings"] for i in info),
+        seconds=time.perf_counter() - start,
+    )
+    log.info(
+        "wrote %d train + %d test images to %s in %.1f s (findings per class: %s)",
+        n_train,
+        n_test,
+        out,
+        summary.seconds,
+        counts,
+    )
     return summary

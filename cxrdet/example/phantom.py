@@ -224,8 +224,14 @@ def render(a: Anatomy, h: int, w: int, rng: np.random.Generator) -> Rendered:
     cv2.line(airway, top, (int(carina[0] * w), int(carina[1] * h)), 1.0, max(2, int(0.03 * w)), cv2.LINE_AA)
     for side in (0, 1):
         hilum = (a.lung_cx[side] + (0.09 if side == 0 else -0.09), carina[1] + 0.06)
-        cv2.line(airway, (int(carina[0] * w), int(carina[1] * h)), (int(hilum[0] * w), int(hilum[1] * h)),
-                 0.7, max(1, int(0.016 * w)), cv2.LINE_AA)
+        cv2.line(
+            airway,
+            (int(carina[0] * w), int(carina[1] * h)),
+            (int(hilum[0] * w), int(hilum[1] * h)),
+            0.7,
+            max(1, int(0.016 * w)),
+            cv2.LINE_AA,
+        )
     img = img - 0.09 * cv2.GaussianBlur(airway, (0, 0), max(1.0, w / 250))
 
     # spine with vertebral bodies, seen faintly through the mediastinum

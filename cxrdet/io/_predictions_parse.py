@@ -16,8 +16,18 @@ from cxrdet.errors import InputError
 from cxrdet.io.prediction_strings import parse_prediction_strings
 from cxrdet.io.tables import check_input_file, clean_name, columns_error, read_csv_table, record_lines
 from cxrdet.ops.readers import fuse_readers
-from cxrdet.structures import (BOX_COLUMNS, MAX_PIXELS, NO_FINDING_BOX, PRED_COLUMNS, SIZE_COLUMNS, VINDR, BoxTable,
-                               DatasetMeta, box_problems, images_frame)
+from cxrdet.structures import (
+    BOX_COLUMNS,
+    MAX_PIXELS,
+    NO_FINDING_BOX,
+    PRED_COLUMNS,
+    SIZE_COLUMNS,
+    VINDR,
+    BoxTable,
+    DatasetMeta,
+    box_problems,
+    images_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +46,9 @@ class _Lines:
 
     def __call__(self, positions: np.ndarray) -> np.ndarray:
         if self._table is None:
-            self._table = (record_lines(self.path, self.n) if self.unit == "line"
-                           else np.arange(1, self.n + 1, dtype=np.int64))
+            self._table = (
+                record_lines(self.path, self.n) if self.unit == "line" else np.arange(1, self.n + 1, dtype=np.int64)
+            )
         return self._table[positions]
 
 
@@ -50,7 +61,7 @@ class Where:
         self._lines_of = lines_of or _Lines(path, len(self.positions), unit)
 
     @classmethod
-    def of_file(cls, path: Path, n: int, unit: str) -> "Where":
+    def of_file(cls, path: Path, n: int, unit: str) -> Where:
         """Every one of the ``n`` records of ``path``, in order."""
         return cls(path, np.arange(n), unit)
 
@@ -58,7 +69,7 @@ class Where:
     def lines(self) -> np.ndarray:
         return self._lines_of(self.positions)
 
-    def take(self, index) -> "Where":
+    def take(self, index) -> Where:
         return Where(self.path, self.positions[index], self.unit, self._lines_of)
 
     def fail(self, mask: np.ndarray, reason: str) -> None:
@@ -86,8 +97,15 @@ def _detect(columns: list[str], path: Path, csv_header: bool = True) -> str:
         fmt, need = "pred", ["image_id", "class_id", *BOX_COLUMNS]
     missing = [c for c in need if c not in columns]
     if missing:
-        raise columns_error(path, columns, missing, f"a prediction file ({','.join(PRED_COLUMNS)}), a Kaggle "
-                            "submission (image_id,PredictionString) or a VinDr train.csv", _KNOWN, csv_header)
+        raise columns_error(
+            path,
+            columns,
+            missing,
+            f"a prediction file ({','.join(PRED_COLUMNS)}), a Kaggle "
+            "submission (image_id,PredictionString) or a VinDr train.csv",
+            _KNOWN,
+            csv_header,
+        )
     return fmt
 
 
@@ -115,8 +133,11 @@ def load(path: Path) -> tuple[pd.DataFrame, Where, str]:
     is_parquet = path.suffix.lower() in (".parquet", ".pq")
     frame, where, fmt = _load_parquet(path) if is_parquet else _load_csv(path)
     if frame.empty:
-        raise InputError(path, "has a header but no rows; a box table lists every image (an image without "
-                         "boxes as a row with empty class/score/box fields)")
+        raise InputError(
+            path,
+            "has a header but no rows; a box table lists every image (an image without "
+            "boxes as a row with empty class/score/box fields)",
+        )
     return frame, where, fmt
 
 
@@ -126,7 +147,7 @@ def _load_parquet(path: Path) -> tuple[pd.DataFrame, Where, str]:
     check_input_file(path, "parquet file", text=False)
     try:
         names = pq.read_schema(path).names
-    except Exception as err:  # noqa: BLE001 - any reader error is the file's fault
+    except Exception as err:
         log.debug("%s: %s: %s", path, type(err).__name__, err)
         raise InputError(path, f"not a parquet file, or a truncated or damaged one ({type(err).__name__})") from None
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -134,15 +155,18 @@ def _load_parquet(path: Path) -> tuple[pd.DataFrame, Where, str]:
         raise InputError(path, f"column {', '.join(twice[:5])} appears more than once")
     try:
         frame = pd.read_parquet(path)
-    except Exception as err:  # noqa: BLE001 - a damaged data page
+    except Exception as err:
         log.debug("%s: %s: %s", path, type(err).__name__, err)
         raise InputError(path, f"cannot read the parquet data, truncated or damaged ({type(err).__name__})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     fmt = _detect(list(frame.columns), path, csv_header=False)
     where = Where.of_file(path, len(frame), "row")
     _check_text_columns(frame, path)
-    text = [c for c in frame.columns if c in _NUMERIC and (not pd.api.types.is_numeric_dtype(frame[c])
-                                                            or pd.api.types.is_bool_dtype(frame[c]))]
+    text = [
+        c
+        for c in frame.columns
+        if c in _NUMERIC and (not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
+    ]
     for col in frame.columns:
         if col in _NUMERIC and col not in text:
             frame[col] = frame[col].astype("Float64").to_numpy(np.float64, na_value=np.nan)
@@ -180,11 +204,12 @@ def _read_csv_fast(path: Path, columns: list[str]) -> pd.DataFrame | None:
     dtypes = {c: (str if c in _STRINGS else np.float64) for c in columns if c in _STRINGS + _NUMERIC}
     try:
         frame = pd.read_csv(path, engine="pyarrow", dtype=dtypes)
-    except Exception:  # noqa: BLE001 - any failure: the text path reports it with its line
+    except Exception:
         return None
     frame.columns = [clean_name(c) for c in frame.columns]
     if list(frame.columns) != columns or not all(
-            pd.api.types.is_float_dtype(frame[c]) for c in columns if c in _NUMERIC):
+        pd.api.types.is_float_dtype(frame[c]) for c in columns if c in _NUMERIC
+    ):
         return None
     return frame
 
@@ -203,8 +228,11 @@ def explode_kaggle(frame: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, Whe
     ids = frame["image_id"].astype(str).str.strip()
     where.fail(ids.duplicated(keep="first").to_numpy(), "image_id listed twice")
     counts, values = _split_numbers(frame["PredictionString"], where)
-    where.fail(counts % 6 != 0, "PredictionString must hold sextuples 'class score x_min y_min x_max y_max' "
-                                "(its number of values is not a multiple of 6)")
+    where.fail(
+        counts % 6 != 0,
+        "PredictionString must hold sextuples 'class score x_min y_min x_max y_max' "
+        "(its number of values is not a multiple of 6)",
+    )
     k = counts // 6
     reps = np.maximum(k, 1)
     full = np.full((int(reps.sum()), 6), np.nan)
@@ -237,8 +265,10 @@ def _sizes(frame: pd.DataFrame, ids: pd.Series, where: Where, image_index: pd.In
     if not all(c in frame.columns for c in SIZE_COLUMNS):
         return images
     hw = frame[list(SIZE_COLUMNS)].to_numpy(np.float64)
-    where.fail(~np.isnan(hw).all(axis=1) & ~(np.isfinite(hw) & (hw > 0) & (hw <= MAX_PIXELS)).all(axis=1),
-               f"height and width must be both empty or both positive numbers (at most {MAX_PIXELS:.0f})")
+    where.fail(
+        ~np.isnan(hw).all(axis=1) & ~(np.isfinite(hw) & (hw > 0) & (hw <= MAX_PIXELS)).all(axis=1),
+        f"height and width must be both empty or both positive numbers (at most {MAX_PIXELS:.0f})",
+    )
     known = pd.DataFrame(hw, columns=list(SIZE_COLUMNS)).assign(image_id=ids.to_numpy()).dropna()
     distinct = known.drop_duplicates()
     conflict = distinct["image_id"].duplicated(keep=False)
@@ -250,8 +280,9 @@ def _sizes(frame: pd.DataFrame, ids: pd.Series, where: Where, image_index: pd.In
     return images
 
 
-def to_table(frame: pd.DataFrame, where: Where, *, role: str, missing: str,
-             meta: DatasetMeta = VINDR) -> tuple[BoxTable, np.ndarray]:
+def to_table(
+    frame: pd.DataFrame, where: Where, *, role: str, missing: str, meta: DatasetMeta = VINDR
+) -> tuple[BoxTable, np.ndarray]:
     """Checks a prediction-layout frame and builds the table; also returns the kept row positions."""
     has_score = "score" in frame.columns
     if role == "pred" and not has_score:
@@ -259,8 +290,12 @@ def to_table(frame: pd.DataFrame, where: Where, *, role: str, missing: str,
     ids = frame["image_id"]
     where.fail(ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy(), "empty image_id")
     ids = ids.astype(str).str.strip()
-    num = np.column_stack([frame[c].to_numpy(np.float64) if c in frame.columns else np.ones(len(frame))
-                           for c in ("class_id", "score", *BOX_COLUMNS)])
+    num = np.column_stack(
+        [
+            frame[c].to_numpy(np.float64) if c in frame.columns else np.ones(len(frame))
+            for c in ("class_id", "score", *BOX_COLUMNS)
+        ]
+    )
     nan = np.isnan(num)
     required = [0, 2, 3, 4, 5] + ([1] if role == "pred" else [])
     image_only = nan[:, [0, 2, 3, 4, 5]].all(axis=1)
@@ -268,16 +303,30 @@ def to_table(frame: pd.DataFrame, where: Where, *, role: str, missing: str,
         image_only &= nan[:, 1]
     partial = nan[:, required].any(axis=1) & ~image_only
     if missing == "error":
-        where.fail(partial, "empty (or NaN) class_id/score/coordinate field in a box row (all empty = image "
-                            "without boxes; use missing='drop' to skip such rows)")
+        where.fail(
+            partial,
+            "empty (or NaN) class_id/score/coordinate field in a box row (all empty = image "
+            "without boxes; use missing='drop' to skip such rows)",
+        )
     elif partial.any():
-        log.warning("%s: dropped %d box rows with empty fields (first at %s %d)", where.path,
-                    int(partial.sum()), where.unit, int(where.take([np.argmax(partial)]).lines[0]))
+        log.warning(
+            "%s: dropped %d box rows with empty fields (first at %s %d)",
+            where.path,
+            int(partial.sum()),
+            where.unit,
+            int(where.take([np.argmax(partial)]).lines[0]),
+        )
     keep = np.flatnonzero(~image_only & ~partial)
     _check_values(num[keep], has_score and role == "pred", where.take(keep), meta)
     score = num[keep, 1] if role == "pred" else np.ones(len(keep))
-    boxes = pd.DataFrame({"image_id": ids.to_numpy()[keep], "class_id": num[keep, 0].astype(np.int64),
-                          "score": score, **{c: num[keep, 2 + i] for i, c in enumerate(BOX_COLUMNS)}})
+    boxes = pd.DataFrame(
+        {
+            "image_id": ids.to_numpy()[keep],
+            "class_id": num[keep, 0].astype(np.int64),
+            "score": score,
+            **{c: num[keep, 2 + i] for i, c in enumerate(BOX_COLUMNS)},
+        }
+    )
     images = _sizes(frame, ids, where, pd.Index(pd.unique(ids), name="image_id"))
     return BoxTable(boxes, images, str(where.path)), keep
 
@@ -290,10 +339,12 @@ def fuse_gt(table: BoxTable, readers: np.ndarray | None, iou_thr: float, meta: D
     fused = fuse_readers(labels, method="wbf", iou_thr=iou_thr, no_finding=meta.no_finding)
     nf = -1 if meta.no_finding is None else meta.no_finding
     normal = b.loc[b["class_id"] == nf, "image_id"].drop_duplicates()
-    no_finding = pd.DataFrame({"image_id": normal.to_numpy(), "class_id": nf,
-                               **{c: v for c, v in zip(BOX_COLUMNS, NO_FINDING_BOX)}})
+    no_finding = pd.DataFrame(
+        {"image_id": normal.to_numpy(), "class_id": nf, **{c: v for c, v in zip(BOX_COLUMNS, NO_FINDING_BOX)}}
+    )
     out = pd.concat([fused[["image_id", "class_id", *BOX_COLUMNS]], no_finding], ignore_index=True)
     out["score"] = 1.0
-    log.info("%s: fused %d reader boxes into %d ground-truth boxes (WBF, IoU %.2f)",
-             table.source, len(b), len(out), iou_thr)
+    log.info(
+        "%s: fused %d reader boxes into %d ground-truth boxes (WBF, IoU %.2f)", table.source, len(b), len(out), iou_thr
+    )
     return BoxTable(out, table.images, table.source)

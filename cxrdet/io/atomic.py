@@ -12,7 +12,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-
 TEMP_MARK = ".tmp"
 
 

@@ -180,7 +180,7 @@ def _read_without_preamble(path: Path):
         ds = _dcmread(path, force=True)
         if "PixelData" in ds and "Rows" in ds:
             return ds
-    except Exception:  # noqa: BLE001 - any parse failure means "not DICOM"
+    except Exception:
         pass
     raise DicomError(path, "not a DICOM file (no 'DICM' preamble and no readable image dataset)")
 
@@ -201,9 +201,10 @@ def _parse(path: Path):
     except HeaderError:
         raise
     except MemoryError:
-        raise DicomError(path, "truncated or corrupt DICOM header: a length field asks for more memory "
-                         "than there is (MemoryError)") from None
-    except Exception as err:  # noqa: BLE001 - struct.error, EOFError, NotImplementedError (unknown VR), ...
+        raise DicomError(
+            path, "truncated or corrupt DICOM header: a length field asks for more memory than there is (MemoryError)"
+        ) from None
+    except Exception as err:
         raise DicomError(path, f"truncated or corrupt DICOM header: {type(err).__name__}") from None
 
 
@@ -235,7 +236,7 @@ def _optional(ds, keyword: str):
     """An optional element's value, or None when it is absent or too damaged to convert."""
     try:
         return ds.get(keyword)
-    except Exception:  # noqa: BLE001 - a damaged optional value counts as absent
+    except Exception:
         return None
 
 
@@ -325,11 +326,13 @@ def _decoder_failure(path: str | os.PathLike, uid: str, err: BaseException) -> D
     """A decoder's exception as a DicomError: which syntax, which package to install, or "truncated"."""
     if isinstance(err, (NotImplementedError, RuntimeError, ImportError)):
         hint = _DECODER_HINTS.get(uid, "no known decoder for this transfer syntax")
-        return DicomError(path, f"cannot decode transfer syntax {transfer_syntax_name(uid)} ({type(err).__name__})",
-                          hint)
+        return DicomError(
+            path, f"cannot decode transfer syntax {transfer_syntax_name(uid)} ({type(err).__name__})", hint
+        )
     text = str(err).lower()  # only looked at, never copied into the message
-    if isinstance(err, EOFError) or (isinstance(err, (ValueError, OSError)) and (
-            "length" in text or "truncat" in text or "expected" in text)):
+    if isinstance(err, EOFError) or (
+        isinstance(err, (ValueError, OSError)) and ("length" in text or "truncat" in text or "expected" in text)
+    ):
         return DicomError(path, "pixel data is truncated or shorter than the image size")
     return DicomError(path, f"cannot decode pixel data: {type(err).__name__}")
 
@@ -339,7 +342,7 @@ def _decoded(ds, path: str | os.PathLike, uid: str, plugin: str) -> np.ndarray:
         if plugin:
             ds.pixel_array_options(decoding_plugin=plugin)
         return ds.pixel_array
-    except Exception as err:  # noqa: BLE001 - decoders raise anything; never a bare traceback
+    except Exception as err:
         raise _decoder_failure(path, uid, err) from None
 
 
@@ -369,8 +372,9 @@ def decode_pixels(ds, path: str | os.PathLike) -> np.ndarray:
         plugin = check_codestream(ds.PixelData, attrs, uid) if uid in CHECKED_SYNTAXES else ""
         pixels = _decoded(ds, path, uid, plugin)
         if pixels.shape != (attrs.rows, attrs.columns):
-            raise DicomError(path, f"pixel array has shape {pixels.shape}; need one {attrs.rows} x "
-                             f"{attrs.columns} grey image")
+            raise DicomError(
+                path, f"pixel array has shape {pixels.shape}; need one {attrs.rows} x {attrs.columns} grey image"
+            )
         return pixels
 
 
@@ -412,5 +416,6 @@ def read_dicom(path: str | os.PathLike, *, apply_voi: bool = True, voi_index: in
 def _all_finite(pixels: np.ndarray) -> bool:
     import cv2  # one pass without a temporary array
 
-    return bool(cv2.checkRange(pixels, quiet=True)[0]) if pixels.dtype == np.float32 else bool(
-        np.isfinite(pixels).all())
+    return (
+        bool(cv2.checkRange(pixels, quiet=True)[0]) if pixels.dtype == np.float32 else bool(np.isfinite(pixels).all())
+    )

@@ -51,11 +51,10 @@ def hashed_group_key(path: str | os.PathLike, group_by: str, key: bytes) -> str 
     keyword = GROUP_FIELDS[group_by]
     try:
         with quiet_pydicom():
-            ds = pydicom.dcmread(os.fspath(path), stop_before_pixels=True, defer_size=_DEFER,
-                                 specific_tags=[keyword])
+            ds = pydicom.dcmread(os.fspath(path), stop_before_pixels=True, defer_size=_DEFER, specific_tags=[keyword])
             value = ds.get(keyword)
             text = "" if value is None else str(value).strip()
-    except Exception:  # noqa: BLE001 - any unreadable header: no key (never the value in a message)
+    except Exception:
         log.debug("%s: no %s grouping key (header unreadable)", path, group_by)
         return None
     if not text:

@@ -159,8 +159,11 @@ def _deep_to_float(ds, stored: np.ndarray, apply_voi: bool, voi_index: int) -> n
 
 def present_range(lut: GreyLut, stored: np.ndarray) -> tuple[float, float]:
     """Min and max grey level over the stored values this image contains."""
-    smin, smax = (int(v) for v in cv2.minMaxLoc(stored)[:2]) if stored.dtype.itemsize <= 2 else (
-        int(stored.min()), int(stored.max()))
+    smin, smax = (
+        (int(v) for v in cv2.minMaxLoc(stored)[:2])
+        if stored.dtype.itemsize <= 2
+        else (int(stored.min()), int(stored.max()))
+    )
     first, last = lut.offset, lut.offset + len(lut.values) - 1
     smin, smax = max(smin, first), min(smax, last)
     segment = lut.values[smin - lut.offset : smax - lut.offset + 1]
@@ -168,7 +171,8 @@ def present_range(lut: GreyLut, stored: np.ndarray) -> tuple[float, float]:
     if (steps >= 0).all() or (steps <= 0).all():
         ends = (segment[0], segment[-1])
         return float(min(ends)), float(max(ends))
-    counts = np.bincount(np.clip(lut_indices(stored, lut.offset), 0, len(lut.values) - 1).ravel(),
-                         minlength=len(lut.values))
+    counts = np.bincount(
+        np.clip(lut_indices(stored, lut.offset), 0, len(lut.values) - 1).ravel(), minlength=len(lut.values)
+    )
     present = lut.values[counts > 0]
     return float(present.min()), float(present.max())

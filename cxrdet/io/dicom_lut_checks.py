@@ -141,7 +141,7 @@ def _window_value(ds, keyword: str, index: int) -> float | None:
     try:
         elem = ds[keyword]
         value = elem.value[index] if elem.VM > 1 else elem.value
-    except Exception:  # noqa: BLE001 - no such window, or bytes pydicom cannot convert: not a number
+    except Exception:
         return None
     return _number(value)
 
@@ -152,14 +152,14 @@ def _has_value(ds, keyword: str) -> bool:
         return False
     try:
         return ds[keyword].value is not None
-    except Exception:  # noqa: BLE001 - present but damaged: a window that cannot be applied
+    except Exception:
         return True
 
 
 def _voi_function(ds) -> str | None:
     try:
         function = ds.get("VOILUTFunction", "LINEAR")
-    except Exception:  # noqa: BLE001 - damaged: no known function
+    except Exception:
         return None
     return function.upper() if isinstance(function, str) else None
 
@@ -192,6 +192,9 @@ def voi_applies(ds, index: int) -> bool:
         return True  # no VOI at all: apply_voi_lut returns its input
     if _window_usable(ds, index):
         return True
-    log.debug("window %d is not usable (not finite, not positive or an unknown VOI LUT function): ignored; "
-              "the image spans the full modality-LUT range", index)
+    log.debug(
+        "window %d is not usable (not finite, not positive or an unknown VOI LUT function): ignored; "
+        "the image spans the full modality-LUT range",
+        index,
+    )
     return False

@@ -91,8 +91,10 @@ class _QuietState:
 
 def _validation_modes(settings) -> tuple:
     """pydicom's reading/writing validation modes as set (None: "follow the defaults"), to restore later."""
-    return (getattr(settings, "_reading_validation_mode", settings.reading_validation_mode),
-            getattr(settings, "_writing_validation_mode", settings.writing_validation_mode))
+    return (
+        getattr(settings, "_reading_validation_mode", settings.reading_validation_mode),
+        getattr(settings, "_writing_validation_mode", settings.writing_validation_mode),
+    )
 
 
 def _restore_validation_modes(settings, modes: tuple) -> None:
@@ -128,5 +130,6 @@ def quiet_pydicom() -> Iterator[None]:
     finally:
         problems = _STATE.leave() - before
         if problems > 0:
-            log.debug("pydicom reported %d problems in the header (not shown: they may quote identifying values)",
-                      problems)
+            log.debug(
+                "pydicom reported %d problems in the header (not shown: they may quote identifying values)", problems
+            )

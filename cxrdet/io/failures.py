@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxrdet.errors import InputError
 from cxrdet.io.atomic import write_csv
 from cxrdet.io.tables import columns_error, read_csv_table
 
@@ -48,6 +47,11 @@ def read_failures(output: str | os.PathLike) -> dict[str, str]:
         return {}
     frame = read_csv_table(path, "failures file (image_id,reason)", dtype=str, keep_default_na=False)
     if list(frame.columns[:2]) != ["image_id", "reason"]:
-        raise columns_error(path, list(frame.columns), [c for c in ("image_id", "reason") if c not in frame.columns]
-                            or ["image_id", "reason"], "image_id,reason", ("image_id", "reason"))
+        raise columns_error(
+            path,
+            list(frame.columns),
+            [c for c in ("image_id", "reason") if c not in frame.columns] or ["image_id", "reason"],
+            "image_id,reason",
+            ("image_id", "reason"),
+        )
     return dict(zip(frame["image_id"], frame["reason"]))

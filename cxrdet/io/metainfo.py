@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from cxrdet.errors import InputError
 from cxrdet.io.atomic import write_text
@@ -94,9 +94,12 @@ def meta_for(paths: Iterable[str | os.PathLike]) -> DatasetMeta:
         if here is None:
             continue
         if found is not None and here[0] != found[0]:
-            raise InputError(here[1], f"class list differs from {found[1]} ({len(here[0].classes)} vs "
-                             f"{len(found[0].classes)} classes, or other names); these files belong to "
-                             "different data sets")
+            raise InputError(
+                here[1],
+                f"class list differs from {found[1]} ({len(here[0].classes)} vs "
+                f"{len(found[0].classes)} classes, or other names); these files belong to "
+                "different data sets",
+            )
         found = found or here
     if found is None:
         return VINDR

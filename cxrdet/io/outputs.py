@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from cxrdet.errors import InputError
 
@@ -25,8 +25,13 @@ def _is(path: Path, source: Path) -> bool:
     return _same(path, source) or path.resolve() == source.resolve()
 
 
-def check_output_file(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (), *,
-                      overwrite: bool = False, flag: str = "--overwrite") -> Path:
+def check_output_file(
+    path: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    *,
+    overwrite: bool = False,
+    flag: str = "--overwrite",
+) -> Path:
     """``path`` if a command may write its output file there.
 
     Args:
@@ -50,8 +55,9 @@ def check_output_file(path: str | os.PathLike, inputs: Iterable[str | os.PathLik
     return path
 
 
-def check_output_dir(path: str | os.PathLike, flag: str = "--out",
-                     inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+def check_output_dir(
+    path: str | os.PathLike, flag: str = "--out", inputs: Iterable[str | os.PathLike | None] = ()
+) -> Path:
     """``path`` if it is a folder or can become one (``flag`` names the option for the message).
 
     Args:

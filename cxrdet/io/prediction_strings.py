@@ -6,9 +6,9 @@ A string is a space-separated list of sextuples ``class_id score x_min y_min x_m
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ def format_prediction_strings(table: BoxTable) -> pd.Series:
     lines = sink.getvalue().to_pybytes().decode().split("\n")
     counts = np.bincount(codes, minlength=len(images))
     ends = np.cumsum(counts)
-    strings = [" ".join(lines[e - n:e]) if n else EMPTY_PREDICTION for n, e in zip(counts, ends)]
+    strings = [" ".join(lines[e - n : e]) if n else EMPTY_PREDICTION for n, e in zip(counts, ends)]
     return pd.Series(strings, index=images, name="PredictionString", dtype=str)
 
 
@@ -116,14 +116,16 @@ def write_kaggle(table: BoxTable, path: str | os.PathLike, image_ids: Iterable[s
         ids = pd.Index(pd.Series(list(image_ids), dtype=str))
         unknown = ids.difference(strings.index)
         if len(unknown):
-            raise InputError(table.source or "<table>", f"{len(unknown)} requested images are not in the "
-                             f"table (first: {unknown[0]})")
+            raise InputError(
+                table.source or "<table>", f"{len(unknown)} requested images are not in the table (first: {unknown[0]})"
+            )
         strings = strings.reindex(ids)
     write_kaggle_rows(strings.index, strings.to_numpy(), path, source=table.source or "<table>")
 
 
-def write_kaggle_rows(image_ids: Iterable[str], strings: Iterable[str], path: str | os.PathLike, *,
-                      source: str | None = None) -> None:
+def write_kaggle_rows(
+    image_ids: Iterable[str], strings: Iterable[str], path: str | os.PathLike, *, source: str | None = None
+) -> None:
     """Writes ``image_id,PredictionString`` rows, atomically, UTF-8, ``\\n`` line ends, no quoting.
 
     Raises:

@@ -25,10 +25,12 @@ import pandas as pd
 
 from cxrdet.io import _predictions_parse as parse
 from cxrdet.io.atomic import atomic_path
-from cxrdet.io.prediction_strings import (EMPTY_PREDICTION, KAGGLE_COLUMNS, format_prediction_strings,  # noqa: F401
-                                          write_kaggle)
-from cxrdet.io.tables import (MAX_PIXELS, check_input_file, columns_error, csv_field_limit,  # noqa: F401
-                              read_csv_table, record_lines, short)
+from cxrdet.io.prediction_strings import (
+    format_prediction_strings,  # noqa: F401
+    )
+from cxrdet.io.tables import (
+    csv_field_limit,  # noqa: F401
+    )
 from cxrdet.structures import PRED_COLUMNS, SIZE_COLUMNS, VINDR, BoxTable, DatasetMeta  # noqa: F401  (re-exported)
 from cxrdet.structures.boxes import _NUM
 
@@ -38,8 +40,15 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------------------------- reading
 
 
-def read_table(path: str | os.PathLike, *, role: str = "pred", gt_fuse: str = "none",
-               missing: str = "error", fuse_iou: float = 0.4, meta: DatasetMeta = VINDR) -> BoxTable:
+def read_table(
+    path: str | os.PathLike,
+    *,
+    role: str = "pred",
+    gt_fuse: str = "none",
+    missing: str = "error",
+    fuse_iou: float = 0.4,
+    meta: DatasetMeta = VINDR,
+) -> BoxTable:
     """Reads a prediction file, Kaggle submission or VinDr ``train.csv`` (format detected from columns).
 
     Args:
@@ -74,6 +83,7 @@ def read_table(path: str | os.PathLike, *, role: str = "pred", gt_fuse: str = "n
     log.debug("%s: %s format, %d boxes on %d images", path, fmt, len(table), len(table.images))
     return table
 
+
 # ----------------------------------------------------------------------------------------------- writing
 
 
@@ -102,9 +112,13 @@ def prediction_frame(table: BoxTable) -> pd.DataFrame:
     """The table as one flat frame in prediction-file layout (empty rows for images without boxes)."""
     boxes = table.boxes.astype({"class_id": "Int64"})
     empty_ids = table.images.index.difference(pd.Index(pd.unique(boxes["image_id"])), sort=False)
-    empty = pd.DataFrame({"image_id": pd.Series(empty_ids, dtype=str),
-                          "class_id": pd.array([None] * len(empty_ids), dtype="Int64"),
-                          **{c: np.full(len(empty_ids), np.nan) for c in _NUM[1:]}})
+    empty = pd.DataFrame(
+        {
+            "image_id": pd.Series(empty_ids, dtype=str),
+            "class_id": pd.array([None] * len(empty_ids), dtype="Int64"),
+            **{c: np.full(len(empty_ids), np.nan) for c in _NUM[1:]},
+        }
+    )
     frame = pd.concat([boxes, empty], ignore_index=True) if len(empty) else boxes
     if table.images[list(SIZE_COLUMNS)].notna().any().any():
         for c in SIZE_COLUMNS:

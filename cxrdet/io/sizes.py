@@ -29,10 +29,13 @@ def read_sizes(path: str | os.PathLike) -> pd.DataFrame:
     frame = read_csv_table(path, _WHAT, dtype=str, keep_default_na=False)
     pair = next((p for p in _PAIRS if {"image_id", *p} <= set(frame.columns)), None)
     if pair is None:
-        raise columns_error(path, list(frame.columns), [c for c in ("image_id", "height", "width")
-                                                        if c not in frame.columns],
-                            "image_id,height,width (or image_id,original_height,original_width)",
-                            ("image_id", *_PAIRS[0], *_PAIRS[1]))
+        raise columns_error(
+            path,
+            list(frame.columns),
+            [c for c in ("image_id", "height", "width") if c not in frame.columns],
+            "image_id,height,width (or image_id,original_height,original_width)",
+            ("image_id", *_PAIRS[0], *_PAIRS[1]),
+        )
     ids = frame["image_id"].str.strip()
     values = frame[list(pair)].apply(lambda c: pd.to_numeric(c.str.strip().replace("", None), errors="coerce"))
     values = values.to_numpy(np.float64)
@@ -45,8 +48,9 @@ def read_sizes(path: str | os.PathLike) -> pd.DataFrame:
     if bad.any():
         image = ids.iloc[int(np.argmax(bad))]
         _fail(path, frame, bad, f"height/width must be positive numbers up to {MAX_PIXELS:.0f} (image {image})")
-    sizes = pd.DataFrame(values[given], columns=["height", "width"],
-                         index=pd.Index(ids[given].astype(str), name="image_id"))
+    sizes = pd.DataFrame(
+        values[given], columns=["height", "width"], index=pd.Index(ids[given].astype(str), name="image_id")
+    )
     repeated = sizes.reset_index().duplicated().to_numpy()
     conflict = sizes.index.duplicated(keep="first") & ~repeated
     if conflict.any():

@@ -69,9 +69,18 @@ def _meta_sources(root: Path, ids: list[str] | None = None) -> list[SourceImage]
         if unknown:
             raise InputError(root / "meta.csv", f"{len(unknown)} listed images are not in it (first: {unknown[0]})")
         meta = meta.loc[ids]
-    return [SourceImage(str(r.image_id), root / r.file, "png", int(r.original_height), int(r.original_width),
-                        int(r.height), int(r.width))
-            for r in meta.itertuples(index=False)]
+    return [
+        SourceImage(
+            str(r.image_id),
+            root / r.file,
+            "png",
+            int(r.original_height),
+            int(r.original_width),
+            int(r.height),
+            int(r.width),
+        )
+        for r in meta.itertuples(index=False)
+    ]
 
 
 def find_sources(source: str | os.PathLike) -> list[SourceImage]:

@@ -12,8 +12,8 @@ import csv
 import logging
 import os
 import re
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Collection, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,8 +21,17 @@ import pandas as pd
 from cxrdet.errors import InputError
 from cxrdet.structures.checks import MAX_PIXELS
 
-__all__ = ["MAX_PIXELS", "check_input_file", "clean_name", "columns_error", "csv_error", "csv_field_limit",
-           "read_csv_table", "record_lines", "short"]
+__all__ = [
+    "MAX_PIXELS",
+    "check_input_file",
+    "clean_name",
+    "columns_error",
+    "csv_error",
+    "csv_field_limit",
+    "read_csv_table",
+    "record_lines",
+    "short",
+]
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +116,9 @@ def _check_unique_columns(path: Path, names: list[str], encoding: str | None) ->
     index = pd.Index(names)
     twice = [n for n in pd.unique(index[index.duplicated()]) if n]
     if twice:
-        raise InputError(path, f"column {', '.join(short(n) for n in twice[:5])} appears more than once in "
-                         "the header", row=1)
+        raise InputError(
+            path, f"column {', '.join(short(n) for n in twice[:5])} appears more than once in the header", row=1
+        )
 
 
 def csv_error(path: Path, what: str, err: Exception) -> InputError:
@@ -180,8 +190,14 @@ def record_lines(path: str | os.PathLike, n: int) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64) if len(starts) == n else default
 
 
-def columns_error(path: str | os.PathLike, found: Sequence[str], missing: Sequence[str], expected: str,
-                  known: Collection[str], csv_header: bool = True) -> InputError:
+def columns_error(
+    path: str | os.PathLike,
+    found: Sequence[str],
+    missing: Sequence[str],
+    expected: str,
+    known: Collection[str],
+    csv_header: bool = True,
+) -> InputError:
     """The error for a table without the columns it needs (``csv_header``: on line 1 of a CSV).
 
     A CSV's found names are listed only when its first line is a header (it has at least one name of
@@ -189,8 +205,10 @@ def columns_error(path: str | os.PathLike, found: Sequence[str], missing: Sequen
     """
     row = 1 if csv_header else None
     if csv_header and not set(found) & set(known):
-        return InputError(path, f"the first line has no known column name (no header line?); expected {expected}",
-                          row=row)
+        return InputError(
+            path, f"the first line has no known column name (no header line?); expected {expected}", row=row
+        )
     shown = ", ".join(short(c) for c in found[:20]) + (", ..." if len(found) > 20 else "")
-    return InputError(path, f"missing column(s) {', '.join(missing)} (found: {shown or 'none'}); expected "
-                      f"{expected}", row=row)
+    return InputError(
+        path, f"missing column(s) {', '.join(missing)} (found: {shown or 'none'}); expected {expected}", row=row
+    )

@@ -26,9 +26,7 @@ def label_lines(boxes: pd.DataFrame, height: int, width: int, scale_x: float, sc
     w = (xyxy[:, 2] - xyxy[:, 0]) / width
     h = (xyxy[:, 3] - xyxy[:, 1]) / height
     rows = np.clip(np.stack([cx, cy, w, h], axis=1), 0.0, 1.0)
-    return "".join(
-        f"{int(c)} {r[0]:.6f} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f}\n" for c, r in zip(boxes["class_id"], rows)
-    )
+    return "".join(f"{int(c)} {r[0]:.6f} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f}\n" for c, r in zip(boxes["class_id"], rows))
 
 
 def write_labels(out_dir: Path, meta: pd.DataFrame, boxes: pd.DataFrame) -> None:
@@ -43,8 +41,9 @@ def write_labels(out_dir: Path, meta: pd.DataFrame, boxes: pd.DataFrame) -> None
         write_text(out_dir / "labels" / f"{row.image_id}.txt", text)
 
 
-def write_split(split_dir: Path, out_dir: Path, train_files: list[str], val_files: list[str],
-                meta: DatasetMeta = VINDR) -> Path:
+def write_split(
+    split_dir: Path, out_dir: Path, train_files: list[str], val_files: list[str], meta: DatasetMeta = VINDR
+) -> Path:
     """Write ``train.txt``/``val.txt`` (absolute PNG paths) and a ``data.yaml`` with absolute paths.
 
     YOLO class index = cxrdet class_id; ``nc`` covers every finding class (VinDr: 0..13, "No finding" is
@@ -66,4 +65,3 @@ def write_split(split_dir: Path, out_dir: Path, train_files: list[str], val_file
     data_yaml = split_dir / "data.yaml"
     write_text(data_yaml, yaml.safe_dump(data, sort_keys=False))
     return data_yaml
-

@@ -78,9 +78,7 @@ def from_lists(boxes_list, scores_list, labels_list) -> FlatBoxes:
         ValueError: lengths of boxes, scores and labels of a model differ, or a value is not finite.
     """
     if not (len(boxes_list) == len(scores_list) == len(labels_list)):
-        raise ValueError(
-            f"{len(boxes_list)} box lists, {len(scores_list)} score lists, {len(labels_list)} label lists"
-        )
+        raise ValueError(f"{len(boxes_list)} box lists, {len(scores_list)} score lists, {len(labels_list)} label lists")
     parts = [(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))]
     for t, (b, s, l) in enumerate(zip(boxes_list, scores_list, labels_list)):
         b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
@@ -90,8 +88,9 @@ def from_lists(boxes_list, scores_list, labels_list) -> FlatBoxes:
             raise ValueError(f"model {t}: {len(b)} boxes, {len(s)} scores, {len(l)} labels")
         parts.append((b, s, l.astype(np.int64), np.full(len(b), t, dtype=np.int64)))
     boxes, scores, labels, models = (np.concatenate([p[k] for p in parts]) for k in range(4))
-    return FlatBoxes(boxes, scores, labels, models, np.zeros(len(scores), np.int64),
-                     n_models=max(len(boxes_list), 1), n_images=1)
+    return FlatBoxes(
+        boxes, scores, labels, models, np.zeros(len(scores), np.int64), n_models=max(len(boxes_list), 1), n_images=1
+    )
 
 
 def as_weights(weights, n_models: int) -> np.ndarray:

@@ -55,8 +55,9 @@ def _counting_order(rows, keys, n_keys):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _group_rows(boxes, scores, codes, models, images, n_models, n_lab, n_images, thr, use_thr,
-                one_pass):  # pragma: no cover - compiled
+def _group_rows(
+    boxes, scores, codes, models, images, n_models, n_lab, n_images, thr, use_thr, one_pass
+):  # pragma: no cover - compiled
     """Kept rows (score >= thr, non-zero area after the checks) ordered by (image, class, model, row).
 
     Returns the order, the offsets of each (image, class) key and the number of clipped boxes.
@@ -147,8 +148,18 @@ def make_groups(flat: FlatBoxes, wscores: np.ndarray, skip_box_thr: float | None
     n_lab = max(len(uniq), 1)
     one_pass = flat.n_images * n_lab * flat.n_models <= max(4 * len(flat.scores), 1 << 22)
     order, key_offsets, n_clipped = _group_rows(
-        flat.boxes, flat.scores, codes, flat.models, flat.images, flat.n_models, n_lab, flat.n_images,
-        skip_box_thr or 0.0, skip_box_thr is not None, one_pass)
+        flat.boxes,
+        flat.scores,
+        codes,
+        flat.models,
+        flat.images,
+        flat.n_models,
+        n_lab,
+        flat.n_images,
+        skip_box_thr or 0.0,
+        skip_box_thr is not None,
+        one_pass,
+    )
     if n_clipped:
         log.debug("%d boxes reach outside [0, 1]: clipped (as ensemble-boxes does)", n_clipped)
     sizes = np.diff(key_offsets)
@@ -158,5 +169,12 @@ def make_groups(flat: FlatBoxes, wscores: np.ndarray, skip_box_thr: float | None
     first = flat.models[first_rows] * (len(flat.scores) + 1) + first_rows
     perm = desc_order(wscores[order], offsets) if sort else np.arange(len(order))
     boxes, ws, models = _gather(order, perm, flat.boxes, wscores, flat.models)
-    return Groups(boxes=boxes, scores=ws, models=models, offsets=offsets, image=nonempty // n_lab,
-                  label=uniq[nonempty % n_lab] if len(uniq) else nonempty, first=first)
+    return Groups(
+        boxes=boxes,
+        scores=ws,
+        models=models,
+        offsets=offsets,
+        image=nonempty // n_lab,
+        label=uniq[nonempty % n_lab] if len(uniq) else nonempty,
+        first=first,
+    )

@@ -19,7 +19,7 @@ from numba import njit
 
 from cxrdet.ops.arrays import FlatBoxes, FusedBoxes, as_weights, empty_fused, from_lists
 from cxrdet.ops.groups import make_groups
-from cxrdet.ops.nmw import non_maximum_weighted, nmw_many  # noqa: F401  (re-exported)
+from cxrdet.ops.nmw import nmw_many, non_maximum_weighted  # noqa: F401  (re-exported)
 from cxrdet.ops.wbf import check_params
 
 SOFT_NMS_METHODS = {1: "linear", 2: "gaussian", 3: "hard NMS"}
@@ -108,7 +108,7 @@ def _pair_ovr(boxes, offsets, g0, g1):  # pragma: no cover - compiled
     out = np.empty(total)
     pos = 0
     for g in range(g0, g1):
-        b = boxes[offsets[g]:offsets[g + 1]]
+        b = boxes[offsets[g] : offsets[g + 1]]
         areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         for i in range(len(b)):
             for j in range(len(b)):
@@ -126,8 +126,9 @@ def _nms_kernel(boxes, scores, offsets, g0, g1, method, iou_thr, thresh, decay):
         if method == 3:
             n_keep = _nms_group(boxes[s:e], scores[s:e].copy(), iou_thr, keep, n_keep, s)
         else:
-            n_keep = _soft_nms_group(boxes[s:e], scores[s:e], iou_thr, thresh, method,
-                                     decay[pos:pos + (e - s) ** 2], keep, n_keep, s)
+            n_keep = _soft_nms_group(
+                boxes[s:e], scores[s:e], iou_thr, thresh, method, decay[pos : pos + (e - s) ** 2], keep, n_keep, s
+            )
             if method == 2:
                 pos += (e - s) ** 2
     return keep[:n_keep]
@@ -137,8 +138,9 @@ def _keep_rows(groups, method: int, iou_thr: float, sigma: float, thresh: float)
     """Rows kept by (soft-)NMS; gaussian decays are evaluated by numpy in chunks of groups."""
     n_groups = len(groups.offsets) - 1
     if method != 2:
-        return _nms_kernel(groups.boxes, groups.scores, groups.offsets, 0, n_groups, method, iou_thr,
-                           thresh, np.zeros(0))
+        return _nms_kernel(
+            groups.boxes, groups.scores, groups.offsets, 0, n_groups, method, iou_thr, thresh, np.zeros(0)
+        )
     pairs = np.cumsum(np.diff(groups.offsets) ** 2)
     parts, g0 = [], 0
     while g0 < n_groups:
@@ -146,8 +148,7 @@ def _keep_rows(groups, method: int, iou_thr: float, sigma: float, thresh: float)
         g1 = max(int(np.searchsorted(pairs, before + _PAIR_CHUNK, side="right")), g0 + 1)
         ovr = _pair_ovr(groups.boxes, groups.offsets, g0, g1)
         decay = np.exp(-(ovr * ovr) / sigma)
-        parts.append(_nms_kernel(groups.boxes, groups.scores, groups.offsets, g0, g1, 2,
-                                 iou_thr, thresh, decay))
+        parts.append(_nms_kernel(groups.boxes, groups.scores, groups.offsets, g0, g1, 2, iou_thr, thresh, decay))
         g0 = g1
     return np.concatenate(parts)
 
@@ -159,8 +160,9 @@ def _nms_scores(flat: FlatBoxes, weights) -> np.ndarray:
     return flat.scores * w[flat.models] / w.sum()
 
 
-def soft_nms_many(flat: FlatBoxes, method: int = 2, iou_thr: float = 0.5, sigma: float = 0.5,
-                  thresh: float = 0.001, weights=None) -> FusedBoxes:
+def soft_nms_many(
+    flat: FlatBoxes, method: int = 2, iou_thr: float = 0.5, sigma: float = 0.5, thresh: float = 0.001, weights=None
+) -> FusedBoxes:
     """Soft-NMS (or NMS with ``method=3``) per image and class, for every image at once.
 
     Args:
@@ -204,7 +206,15 @@ def nms(boxes, scores, labels, iou_thr: float = 0.5, weights=None):
     return _result(nms_many(from_lists(boxes, scores, labels), iou_thr, weights))
 
 
-def soft_nms(boxes, scores, labels, method: int = 2, iou_thr: float = 0.5, sigma: float = 0.5,
-             thresh: float = 0.001, weights=None):
+def soft_nms(
+    boxes,
+    scores,
+    labels,
+    method: int = 2,
+    iou_thr: float = 0.5,
+    sigma: float = 0.5,
+    thresh: float = 0.001,
+    weights=None,
+):
     """Drop-in for ``ensemble_boxes.soft_nms`` on one image; returns ``(boxes, scores, labels)``."""
     return _result(soft_nms_many(from_lists(boxes, scores, labels), method, iou_thr, sigma, thresh, weights))

@@ -65,8 +65,9 @@ def _nmw_kernel(boxes, scores, offsets, group_order, iou_thr):  # pragma: no cov
     return out_boxes[:n_out], out_scores[:n_out], out_group[:n_out]
 
 
-def nmw_rows(flat: FlatBoxes, weights=None, iou_thr: float = 0.55,
-             skip_box_thr: float = 0.0) -> tuple[FusedBoxes, np.ndarray | None]:
+def nmw_rows(
+    flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr: float = 0.0
+) -> tuple[FusedBoxes, np.ndarray | None]:
     """Non-maximum weighted fusion per image and class for every image at once, before the final sort.
 
     Each cluster (boxes overlapping its highest-scoring box by IoU > ``iou_thr``) becomes the IoU- and
@@ -89,8 +90,7 @@ def nmw_rows(flat: FlatBoxes, weights=None, iou_thr: float = 0.55,
     if len(groups.scores) == 0:
         return empty_fused(), None
     group_order = np.lexsort((groups.first, groups.image))
-    boxes, scores, group = _nmw_kernel(groups.boxes, groups.scores, groups.offsets, group_order,
-                                       float(iou_thr))
+    boxes, scores, group = _nmw_kernel(groups.boxes, groups.scores, groups.offsets, group_order, float(iou_thr))
     fused = FusedBoxes(boxes, scores, groups.label[group], groups.image[group])
     return fused, final_order(fused, flat.n_images, key=scores.astype(np.float32))
 
@@ -101,8 +101,9 @@ def nmw_many(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr:
     return take_rows(*nmw_rows(flat, weights, iou_thr, skip_box_thr))
 
 
-def non_maximum_weighted(boxes_list, scores_list, labels_list, weights=None, iou_thr: float = 0.55,
-                         skip_box_thr: float = 0.0):
+def non_maximum_weighted(
+    boxes_list, scores_list, labels_list, weights=None, iou_thr: float = 0.55, skip_box_thr: float = 0.0
+):
     """Drop-in for ``ensemble_boxes.non_maximum_weighted`` on one image; returns ``(boxes, scores, labels)``."""
     fused = nmw_many(from_lists(boxes_list, scores_list, labels_list), weights, iou_thr, skip_box_thr)
     return fused.boxes, fused.scores, fused.labels.astype(np.float64)

@@ -20,7 +20,7 @@ def _bucket_values(values, starts, n):  # pragma: no cover - compiled
     """(len(starts), n) array: row r is values[starts[r]:starts[r] + n]."""
     out = np.empty((len(starts), n))
     for r in range(len(starts)):
-        out[r] = values[starts[r]:starts[r] + n]
+        out[r] = values[starts[r] : starts[r] + n]
     return out
 
 
@@ -77,5 +77,6 @@ def take_rows(fused: FusedBoxes, perm: np.ndarray | None) -> FusedBoxes:
     """``fused`` with its rows in ``perm`` order (unchanged when ``perm`` is None)."""
     if perm is None:
         return fused
-    return dataclasses.replace(fused, boxes=fused.boxes[perm], scores=fused.scores[perm],
-                               labels=fused.labels[perm], images=fused.images[perm])
+    return dataclasses.replace(
+        fused, boxes=fused.boxes[perm], scores=fused.scores[perm], labels=fused.labels[perm], images=fused.images[perm]
+    )

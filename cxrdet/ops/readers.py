@@ -19,12 +19,19 @@ METHODS = ("none", "wbf", "nms")
 
 
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame({"image_id": pd.Series([], dtype=str), "class_id": np.zeros(0, np.int64),
-                         **{c: np.zeros(0) for c in BOX_COLUMNS}, "n_readers": np.zeros(0, np.int64)})
+    return pd.DataFrame(
+        {
+            "image_id": pd.Series([], dtype=str),
+            "class_id": np.zeros(0, np.int64),
+            **{c: np.zeros(0) for c in BOX_COLUMNS},
+            "n_readers": np.zeros(0, np.int64),
+        }
+    )
 
 
-def fuse_readers(labels: pd.DataFrame, method: str = "wbf", iou_thr: float = 0.4,
-                 no_finding: int | None = None) -> pd.DataFrame:
+def fuse_readers(
+    labels: pd.DataFrame, method: str = "wbf", iou_thr: float = 0.4, no_finding: int | None = None
+) -> pd.DataFrame:
     """Fuse the readers' boxes per image and class.
 
     Args:
@@ -67,8 +74,15 @@ def fuse_readers(labels: pd.DataFrame, method: str = "wbf", iou_thr: float = 0.4
     scale_xy = pd.DataFrame(boxes[:, 2:]).groupby(group).max().to_numpy()
     scale_xy = np.maximum(scale_xy, 1.0)
     scale = scale_xy[:, [0, 1, 0, 1]]  # IoU and averages are scale-free
-    flat = FlatBoxes(boxes / scale[group], np.ones(len(group)), np.zeros(len(group), np.int64), readers.astype(np.int64),
-                     group, n_models=n_models, n_images=len(uniq))
+    flat = FlatBoxes(
+        boxes / scale[group],
+        np.ones(len(group)),
+        np.zeros(len(group), np.int64),
+        readers.astype(np.int64),
+        group,
+        n_models=n_models,
+        n_images=len(uniq),
+    )
     fused, count = _run(flat, method, iou_thr, boxes / scale[group], group)
     g = fused.images
     count = np.minimum(count, per_group[g])
@@ -93,15 +107,16 @@ def _run(flat: FlatBoxes, method: str, iou_thr: float, norm: np.ndarray, group: 
     return fused, _overlapping(fused.boxes, fused.images, norm, group, iou_thr)
 
 
-def _overlapping(kept: np.ndarray, kept_group: np.ndarray, boxes: np.ndarray, group: np.ndarray,
-                 iou_thr: float) -> np.ndarray:
+def _overlapping(
+    kept: np.ndarray, kept_group: np.ndarray, boxes: np.ndarray, group: np.ndarray, iou_thr: float
+) -> np.ndarray:
     """For each kept box, how many boxes of its group overlap it with IoU >= ``iou_thr``."""
     order = np.argsort(group, kind="stable")
     starts = np.searchsorted(group[order], np.arange(group.max() + 2))
     out = np.zeros(len(kept), np.int64)
     for k in range(len(kept)):
         g = kept_group[k]
-        members = np.clip(boxes[order[starts[g]:starts[g + 1]]], 0.0, 1.0)
+        members = np.clip(boxes[order[starts[g] : starts[g + 1]]], 0.0, 1.0)
         out[k] = int((iou(kept[k], members) >= iou_thr).sum())
     return out
 

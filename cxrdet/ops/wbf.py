@@ -73,8 +73,9 @@ def _rescale(score, count, wcol, present, weights, wsum, wmax, mode, overflow): 
 
 
 @njit(cache=True, error_model="numpy")
-def _wbf_kernel(boxes, scores, models, offsets, group_order, weights, wsum, wmax, iou_thr, mode,
-                overflow):  # pragma: no cover - compiled
+def _wbf_kernel(
+    boxes, scores, models, offsets, group_order, weights, wsum, wmax, iou_thr, mode, overflow
+):  # pragma: no cover - compiled
     n_rows, n_models = len(scores), len(weights)
     max_group = 0
     for g in range(len(offsets) - 1):
@@ -118,8 +119,9 @@ def _wbf_kernel(boxes, scores, models, offsets, group_order, weights, wsum, wmax
             wcol[c] = np.float32(wacc[c])
         for c in range(n_c):
             out_boxes[n_out] = fused[c]
-            out_scores[n_out] = _rescale(score_col[c], count[c], wcol[c], present[c], weights, wsum,
-                                         wmax, mode, overflow)
+            out_scores[n_out] = _rescale(
+                score_col[c], count[c], wcol[c], present[c], weights, wsum, wmax, mode, overflow
+            )
             out_group[n_out] = g
             n_out += 1
     return out_boxes[:n_out], out_scores[:n_out], out_group[:n_out]
@@ -138,8 +140,14 @@ def check_params(iou_thr: float, skip_box_thr: float, conf_type: str | None = No
         raise ValueError(f"unknown conf_type {conf_type!r}: expected one of {', '.join(CONF_TYPES)}")
 
 
-def wbf_rows(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr: float = 0.0,
-             conf_type: str = "avg", allows_overflow: bool = False) -> tuple[FusedBoxes, np.ndarray | None]:
+def wbf_rows(
+    flat: FlatBoxes,
+    weights=None,
+    iou_thr: float = 0.55,
+    skip_box_thr: float = 0.0,
+    conf_type: str = "avg",
+    allows_overflow: bool = False,
+) -> tuple[FusedBoxes, np.ndarray | None]:
     """Weighted boxes fusion of every image at once, before the final per-image sort.
 
     Args:
@@ -164,15 +172,30 @@ def wbf_rows(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr:
         return empty_fused(), None
     group_order = np.lexsort((groups.first, groups.image))
     boxes, scores, group = _wbf_kernel(
-        groups.boxes, groups.scores, groups.models, groups.offsets, group_order, w, w.sum(), w.max(),
-        float(iou_thr), CONF_TYPES.index(conf_type), bool(allows_overflow),
+        groups.boxes,
+        groups.scores,
+        groups.models,
+        groups.offsets,
+        group_order,
+        w,
+        w.sum(),
+        w.max(),
+        float(iou_thr),
+        CONF_TYPES.index(conf_type),
+        bool(allows_overflow),
     )
     fused = FusedBoxes(boxes, scores, groups.label[group], groups.image[group])
     return fused, final_order(fused, flat.n_images)
 
 
-def wbf_many(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr: float = 0.0,
-             conf_type: str = "avg", allows_overflow: bool = False) -> FusedBoxes:
+def wbf_many(
+    flat: FlatBoxes,
+    weights=None,
+    iou_thr: float = 0.55,
+    skip_box_thr: float = 0.0,
+    conf_type: str = "avg",
+    allows_overflow: bool = False,
+) -> FusedBoxes:
     """Weighted boxes fusion of every image at once (arguments as :func:`wbf_rows`).
 
     Returns:
@@ -184,8 +207,16 @@ def wbf_many(flat: FlatBoxes, weights=None, iou_thr: float = 0.55, skip_box_thr:
     return take_rows(*wbf_rows(flat, weights, iou_thr, skip_box_thr, conf_type, allows_overflow))
 
 
-def weighted_boxes_fusion(boxes_list, scores_list, labels_list, weights=None, iou_thr: float = 0.55,
-                          skip_box_thr: float = 0.0, conf_type: str = "avg", allows_overflow: bool = False):
+def weighted_boxes_fusion(
+    boxes_list,
+    scores_list,
+    labels_list,
+    weights=None,
+    iou_thr: float = 0.55,
+    skip_box_thr: float = 0.0,
+    conf_type: str = "avg",
+    allows_overflow: bool = False,
+):
     """Drop-in for ``ensemble_boxes.weighted_boxes_fusion`` on one image (same arguments and results).
 
     Args:
@@ -200,6 +231,7 @@ def weighted_boxes_fusion(boxes_list, scores_list, labels_list, weights=None, io
     Raises:
         ValueError: mismatched lengths, non-finite values, wrong number of weights, unknown conf_type.
     """
-    fused = wbf_many(from_lists(boxes_list, scores_list, labels_list), weights, iou_thr, skip_box_thr,
-                     conf_type, allows_overflow)
+    fused = wbf_many(
+        from_lists(boxes_list, scores_list, labels_list), weights, iou_thr, skip_box_thr, conf_type, allows_overflow
+    )
     return fused.boxes, fused.scores, fused.labels.astype(np.float64)

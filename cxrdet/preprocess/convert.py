@@ -87,7 +87,8 @@ class ConvertSummary:
             text += [
                 f"labelled images   {self.labelled_images}",
                 f"fused boxes       {self.boxes}",
-                f"label problems    {self.label_problems}" + ("  (see label_problems.csv)" if self.label_problems else ""),
+                f"label problems    {self.label_problems}"
+                + ("  (see label_problems.csv)" if self.label_problems else ""),
                 f"folds             {self.folds or '-'}",
             ]
         text.append(f"time              {self.seconds:.1f} s  ->  {self.out}")
@@ -127,8 +128,10 @@ def _read_checked_labels(opts: ConvertOptions, ids: set[str], pseudo: Pseudonymi
     if labelled == 0:
         raise InputError(opts.labels, "no usable label row names an image of the DICOM folder")
     if opts.folds > labelled:
-        raise InputError(opts.labels, f"--folds {opts.folds} needs at least {opts.folds} labelled images; "
-                         f"the DICOM folder has {labelled}")
+        raise InputError(
+            opts.labels,
+            f"--folds {opts.folds} needs at least {opts.folds} labelled images; the DICOM folder has {labelled}",
+        )
     return rows, problems, dataset
 
 
@@ -171,19 +174,35 @@ def convert(opts: ConvertOptions) -> ConvertSummary:
     for folder in (opts.out, opts.out / IMAGES_DIR):
         remove_stale_temps(folder)
     ledger = Ledger(opts.out)
-    pass_opts = PassOptions(opts.out, opts.size, opts.bit_depth, opts.workers, opts.timeout, opts.retry_failed,
-                            opts.progress, key=pseudo.salt or b"", names_in_reports=not pseudo.enabled)
+    pass_opts = PassOptions(
+        opts.out,
+        opts.size,
+        opts.bit_depth,
+        opts.workers,
+        opts.timeout,
+        opts.retry_failed,
+        opts.progress,
+        key=pseudo.salt or b"",
+        names_in_reports=not pseudo.enabled,
+    )
     try:
         done = run_image_pass(inputs, ledger, pass_opts)
     finally:
         ledger.close(keep={i for _, i in inputs})
-    summary = ConvertSummary(images=len(files), converted=len(done.records) - done.resumed, resumed=done.resumed,
-                             failed=len(done.failures), out=str(opts.out))
+    summary = ConvertSummary(
+        images=len(files),
+        converted=len(done.records) - done.resumed,
+        resumed=done.resumed,
+        failed=len(done.failures),
+        out=str(opts.out),
+    )
     _write_failures(opts.out, done.failures)
     meta = _write_meta(opts.out, done.records)
     if not done.records:
-        raise InputError(opts.dicom_dir, f"none of the {len(files)} DICOM files could be converted; the reasons "
-                         f"are in {opts.out / 'failures.csv'}")
+        raise InputError(
+            opts.dicom_dir,
+            f"none of the {len(files)} DICOM files could be converted; the reasons are in {opts.out / 'failures.csv'}",
+        )
     if labels is not None:
         rows, problems, dataset = labels
         failed_ids = {f["image_id"] for f in done.failures}

@@ -23,8 +23,9 @@ from cxrdet.structures import VINDR, DatasetMeta
 log = logging.getLogger(__name__)
 
 
-def _write_split_pair(out: Path, name: str, meta: pd.DataFrame, boxes: pd.DataFrame, train_ids, val_ids,
-                      dataset: DatasetMeta) -> None:
+def _write_split_pair(
+    out: Path, name: str, meta: pd.DataFrame, boxes: pd.DataFrame, train_ids, val_ids, dataset: DatasetMeta
+) -> None:
     train = meta.loc[meta["image_id"].isin(train_ids)]
     val = meta.loc[meta["image_id"].isin(val_ids)]
     write_coco(out / "coco" / f"{name}_train.json", build_coco(train, boxes, dataset))
@@ -33,8 +34,13 @@ def _write_split_pair(out: Path, name: str, meta: pd.DataFrame, boxes: pd.DataFr
 
 
 def write_training_sets(
-    opts, meta: pd.DataFrame, rows: pd.DataFrame, problems: list[LabelProblem], failed_ids: set[str],
-    dataset: DatasetMeta = VINDR, group_keys: dict[str, str | None] | None = None,
+    opts,
+    meta: pd.DataFrame,
+    rows: pd.DataFrame,
+    problems: list[LabelProblem],
+    failed_ids: set[str],
+    dataset: DatasetMeta = VINDR,
+    group_keys: dict[str, str | None] | None = None,
 ) -> tuple[int, int, int]:
     """Check labels against the converted images, fuse readers, split, and write COCO + YOLO.
 
@@ -75,8 +81,11 @@ def write_training_sets(
     write_split(out / "yolo" / "all", out, labelled["file"].tolist(), labelled["file"].tolist(), dataset)
     if opts.folds:
         if len(ids) < opts.folds:
-            raise InputError(opts.labels, f"--folds {opts.folds} needs at least {opts.folds} labelled images; "
-                             f"{len(ids)} were converted (see failures.csv and label_problems.csv)")
+            raise InputError(
+                opts.labels,
+                f"--folds {opts.folds} needs at least {opts.folds} labelled images; "
+                f"{len(ids)} were converted (see failures.csv and label_problems.csv)",
+            )
         groups = None if group_keys is None else group_numbers(ids, [group_keys.get(i) for i in ids])
         try:
             folds = stratified_folds(ids, boxes, opts.folds, seed=opts.seed, meta=dataset, groups=groups)

@@ -15,8 +15,9 @@ from cxrdet.ops.readers import FUSED_COLUMNS, METHODS  # noqa: F401  (re-exporte
 from cxrdet.structures import VINDR, DatasetMeta
 
 
-def fuse_readers(labels: pd.DataFrame, method: str = "wbf", iou_thr: float = 0.4,
-                 meta: DatasetMeta = VINDR) -> pd.DataFrame:
+def fuse_readers(
+    labels: pd.DataFrame, method: str = "wbf", iou_thr: float = 0.4, meta: DatasetMeta = VINDR
+) -> pd.DataFrame:
     """Fuse the readers' boxes per image and class.
 
     Args:

@@ -61,8 +61,9 @@ def _failure(path: Path, image_id: str, reason: str, opts: PassOptions) -> dict:
 def _decoded(todo: list[tuple[Path, str, str]], opts: PassOptions) -> Iterator[tuple[Path, str, str, object]]:
     tasks = [ConvertTask(path, image_id, opts.out, opts.size, opts.bit_depth) for path, image_id, _ in todo]
     prints = {path: print_ for path, _, print_ in todo}
-    for task, result in isolated_map(convert_task, tasks, workers=opts.workers, timeout=opts.timeout,
-                                     initializer=init_worker):
+    for task, result in isolated_map(
+        convert_task, tasks, workers=opts.workers, timeout=opts.timeout, initializer=init_worker
+    ):
         yield task.path, task.image_id, prints[task.path], result
 
 
@@ -89,8 +90,13 @@ def run_image_pass(inputs: list[tuple[Path, str]], ledger: Ledger, opts: PassOpt
         else:
             reason = f"{entry.reason} (unchanged since an earlier run; --retry-failed decodes it again)"
             result.failures.append(_failure(path, image_id, reason, opts))
-    bar = tqdm(total=len(inputs), initial=len(inputs) - len(todo), desc="convert", unit="img",
-               disable=not opts.progress or None)
+    bar = tqdm(
+        total=len(inputs),
+        initial=len(inputs) - len(todo),
+        desc="convert",
+        unit="img",
+        disable=not opts.progress or None,
+    )
     for path, image_id, print_, outcome in _decoded(todo, opts):
         if isinstance(outcome, Crashed):
             record, reason = None, outcome.describe("decoder")

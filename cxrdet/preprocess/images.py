@@ -21,9 +21,24 @@ from cxrdet.preprocess.intensity import to_display
 IMAGES_DIR = "images"
 
 
-RECORD_COLUMNS = ("image_id", "file", "original_height", "original_width", "height", "width", "scale_x", "scale_y",
-                  "sex", "age_years", "photometric", "bits_stored", "pixel_spacing_row", "pixel_spacing_col",
-                  "modality", "transfer_syntax")
+RECORD_COLUMNS = (
+    "image_id",
+    "file",
+    "original_height",
+    "original_width",
+    "height",
+    "width",
+    "scale_x",
+    "scale_y",
+    "sex",
+    "age_years",
+    "photometric",
+    "bits_stored",
+    "pixel_spacing_row",
+    "pixel_spacing_col",
+    "modality",
+    "transfer_syntax",
+)
 """The columns of ``meta.csv``: one record per converted image, non-identifying values only."""
 
 
@@ -122,8 +137,10 @@ def convert_task(task: ConvertTask) -> tuple[dict | None, str | None]:
         return None, getattr(err, "reason", type(err).__name__)
     except OSError as err:
         return None, f"cannot write the PNG ({type(err).__name__}: {os.strerror(err.errno) if err.errno else ''})"
-    except Exception as err:  # noqa: BLE001 - one bad file must not end the batch
+    except Exception as err:
         return None, f"unexpected {type(err).__name__} while converting"
+
+
 def init_worker() -> None:
     """Worker-process set-up: one OpenCV thread per process (one process per core)."""
     cv2.setNumThreads(1)

@@ -13,9 +13,8 @@ from cxrdet.io.dicom_lut import GreyLut, grey_lut, lut_indices, present_range, s
 
 __all__ = ["GreyLut", "grey_lut", "stored_to_float", "to_display"]
 
-def to_display(
-    ds, stored: np.ndarray, *, bit_depth: int = 8, apply_voi: bool = True, voi_index: int = 0
-) -> np.ndarray:
+
+def to_display(ds, stored: np.ndarray, *, bit_depth: int = 8, apply_voi: bool = True, voi_index: int = 0) -> np.ndarray:
     """Full-size display image: grey levels min-max normalised over the image to 0..2**bit_depth-1.
 
     Equivalent to the winning teams' recipe (``apply_voi_lut``, invert MONOCHROME1, subtract the min,

@@ -119,8 +119,11 @@ def derive_meta(frame: pd.DataFrame, source: str | os.PathLike = "labels") -> Da
     classes = tuple(chosen.get(i, f"class {i}") for i in range(top + 1))
     twice = pd.Series(classes)[pd.Series(classes).duplicated()]
     if len(twice):
-        raise InputError(source, f"two class_ids are both named by their rows' majority as the same class "
-                         f"(class_id {int(twice.index[0])}); fix the class_name column")
+        raise InputError(
+            source,
+            f"two class_ids are both named by their rows' majority as the same class "
+            f"(class_id {int(twice.index[0])}); fix the class_name column",
+        )
     lowered = [c.lower() for c in classes]
     return DatasetMeta(classes, lowered.index(NO_FINDING_NAME) if NO_FINDING_NAME in lowered else None)
 
@@ -155,24 +158,35 @@ def validate_rows(frame: pd.DataFrame, meta: DatasetMeta = VINDR) -> tuple[pd.Da
         named = (names != "").to_numpy()
         position = names.map(index)
         unknown = named & position.isna().to_numpy()
-        bad |= _reject(frame, unknown & ~bad, f"unknown class_name (not one of the {meta.num_classes} class "
-                       "names of this data set, see classes.json)", problems)
+        bad |= _reject(
+            frame,
+            unknown & ~bad,
+            f"unknown class_name (not one of the {meta.num_classes} class names of this data set, see classes.json)",
+            problems,
+        )
         expected = np.where(known.to_numpy(), class_id.fillna(-1).to_numpy(), -1)
         clash = named & ~unknown & ~bad & (position.fillna(-1).to_numpy() != expected)
-        for line, image_id, pos, cid in zip(frame.loc[clash, "line"], frame.loc[clash, "image_id"],
-                                            position[clash], class_id[clash]):
-            problems.append(LabelProblem(int(line), str(image_id), f"class_name is the name of class {int(pos)}, "
-                                         f"not of class_id {int(cid)}", "rejected"))
+        for line, image_id, pos, cid in zip(
+            frame.loc[clash, "line"], frame.loc[clash, "image_id"], position[clash], class_id[clash]
+        ):
+            problems.append(
+                LabelProblem(
+                    int(line),
+                    str(image_id),
+                    f"class_name is the name of class {int(pos)}, not of class_id {int(cid)}",
+                    "rejected",
+                )
+            )
         bad |= clash
     keys = frame[[c for c in frame.columns if c != "line"]].astype(str)
     duplicate = keys.duplicated(keep="first").to_numpy() & ~bad
     if duplicate.any():
         group = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
         firsts = frame["line"].groupby(group).transform("min").to_numpy()
-        for line, image_id, first in zip(frame.loc[duplicate, "line"], frame.loc[duplicate, "image_id"],
-                                         firsts[duplicate]):
-            problems.append(LabelProblem(int(line), str(image_id), f"exact duplicate of line {int(first)}",
-                                         "rejected"))
+        for line, image_id, first in zip(
+            frame.loc[duplicate, "line"], frame.loc[duplicate, "image_id"], firsts[duplicate]
+        ):
+            problems.append(LabelProblem(int(line), str(image_id), f"exact duplicate of line {int(first)}", "rejected"))
         bad |= duplicate
     no_finding = -1 if meta.no_finding is None else meta.no_finding
     finding = known.to_numpy() & (class_id.to_numpy() != no_finding)
@@ -191,7 +205,9 @@ def validate_rows(frame: pd.DataFrame, meta: DatasetMeta = VINDR) -> tuple[pd.Da
 
 
 def check_images(
-    frame: pd.DataFrame, sizes: dict[str, tuple[int, int]], failed: set[str] | None = None,
+    frame: pd.DataFrame,
+    sizes: dict[str, tuple[int, int]],
+    failed: set[str] | None = None,
     meta: DatasetMeta = VINDR,
 ) -> tuple[pd.DataFrame, list[LabelProblem]]:
     """Reject rows whose image is missing (or failed to convert); clip boxes to their image.

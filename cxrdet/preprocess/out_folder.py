@@ -28,8 +28,9 @@ def _read_json(path: Path, what: str) -> dict:
     except (OSError, UnicodeDecodeError, ValueError):
         data = None
     if not isinstance(data, dict):
-        raise InputError(path, f"{what} is unreadable or damaged (not a JSON object); restore it, or convert "
-                         "into a new --out folder") from None
+        raise InputError(
+            path, f"{what} is unreadable or damaged (not a JSON object); restore it, or convert into a new --out folder"
+        ) from None
     return data
 
 
@@ -38,8 +39,11 @@ def _folder_id(out: Path) -> str | None:
     marker = out / MARKER_FILE
     if not marker.exists():
         if any(out.iterdir()):
-            raise InputError(out, "output folder is not empty and was not written by cxrdet convert "
-                             f"(no {MARKER_FILE} marker); choose a new or empty --out folder")
+            raise InputError(
+                out,
+                "output folder is not empty and was not written by cxrdet convert "
+                f"(no {MARKER_FILE} marker); choose a new or empty --out folder",
+            )
         return None
     data = _read_json(marker, "the cxrdet convert marker")
     if data.get("kind") != _MARKER_KIND or not isinstance(data.get("folder_id"), str):
@@ -70,8 +74,11 @@ def prepare_out(out: str | os.PathLike, settings: dict) -> dict:
     if folder_id is not None:
         record = _read_json(out / SETTINGS_FILE, SETTINGS_FILE)
         if record.get("folder_id") != folder_id:
-            raise InputError(out / SETTINGS_FILE, f"does not belong to this folder (its {MARKER_FILE} marker "
-                             "names another); restore it, or convert into a new --out folder")
+            raise InputError(
+                out / SETTINGS_FILE,
+                f"does not belong to this folder (its {MARKER_FILE} marker "
+                "names another); restore it, or convert into a new --out folder",
+            )
         changed = [k for k in settings if record.get(k) != settings[k]]
         if changed:
             was = ", ".join(_describe(k, record.get(k)) for k in changed)

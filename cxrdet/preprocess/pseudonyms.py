@@ -65,13 +65,18 @@ class Pseudonymizer:
             pseudo = cls(bytes.fromhex(data["salt"]))
             pseudo.originals.update({str(k): str(v) for k, v in data["images"].items()})
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            raise InputError(path, "not a cxrdet pseudonym map (unreadable or damaged); keep it or choose "
-                             "another --pseudonym-map") from None
+            raise InputError(
+                path, "not a cxrdet pseudonym map (unreadable or damaged); keep it or choose another --pseudonym-map"
+            ) from None
         return pseudo
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the salt and the pseudonym -> original id table (atomically, readable by the user only)."""
-        data = {"format": _FORMAT, "salt": self.salt.hex(), "key_id": self.key_id,
-                "images": dict(sorted(self.originals.items()))}
+        data = {
+            "format": _FORMAT,
+            "salt": self.salt.hex(),
+            "key_id": self.key_id,
+            "images": dict(sorted(self.originals.items())),
+        }
         write_text(path, json.dumps(data, indent=1))
         os.chmod(path, 0o600)

@@ -37,8 +37,14 @@ def group_numbers(image_ids: list[str], keys) -> np.ndarray:
     return pd.factorize(pd.Series([f"{a}:{b}" for a, b in filled]), sort=False)[0].astype(np.int64)
 
 
-def stratified_folds(image_ids: list[str], boxes: pd.DataFrame, k: int, seed: int = 0,
-                     meta: DatasetMeta = VINDR, groups: np.ndarray | None = None) -> np.ndarray:
+def stratified_folds(
+    image_ids: list[str],
+    boxes: pd.DataFrame,
+    k: int,
+    seed: int = 0,
+    meta: DatasetMeta = VINDR,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
     """Fold number (0..k-1) of each image, stratified on class presence, reproducible for a seed.
 
     Uses iterative stratification (Sechidis et al. 2011, ``iterstrat``) so that every class, including

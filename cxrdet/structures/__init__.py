@@ -5,10 +5,30 @@ continuous coordinates. Engines (ultralytics, mmdet) convert to these at their e
 evaluation and submission only ever see these types. This package imports nothing else of cxrdet.
 """
 
-from cxrdet.structures.boxes import (BOX_COLUMNS, PRED_COLUMNS, SIZE_COLUMNS, BoxTable, Detections, GroundTruth,
-                                     images_frame)
+from cxrdet.structures.boxes import (
+    BOX_COLUMNS,
+    PRED_COLUMNS,
+    SIZE_COLUMNS,
+    BoxTable,
+    Detections,
+    GroundTruth,
+    images_frame,
+)
 from cxrdet.structures.checks import MAX_PIXELS, box_problems
 from cxrdet.structures.metainfo import NO_FINDING_BOX, VINDR, VINDR_CLASSES, DatasetMeta
 
-__all__ = ["BOX_COLUMNS", "MAX_PIXELS", "NO_FINDING_BOX", "PRED_COLUMNS", "SIZE_COLUMNS", "VINDR", "VINDR_CLASSES",
-           "BoxTable", "DatasetMeta", "Detections", "GroundTruth", "box_problems", "images_frame"]
+__all__ = [
+    "BOX_COLUMNS",
+    "MAX_PIXELS",
+    "NO_FINDING_BOX",
+    "PRED_COLUMNS",
+    "SIZE_COLUMNS",
+    "VINDR",
+    "VINDR_CLASSES",
+    "BoxTable",
+    "DatasetMeta",
+    "Detections",
+    "GroundTruth",
+    "box_problems",
+    "images_frame",
+]

@@ -7,8 +7,8 @@ evaluation and submission only ever see these types.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -53,9 +53,7 @@ class Detections:
         self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
         n = len(self.boxes)
         if len(self.scores) != n or len(self.labels) != n:
-            raise ValueError(
-                f"{self.image_id}: {n} boxes but {len(self.scores)} scores and {len(self.labels)} labels"
-            )
+            raise ValueError(f"{self.image_id}: {n} boxes but {len(self.scores)} scores and {len(self.labels)} labels")
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -86,10 +84,13 @@ class GroundTruth:
 
 
 def _empty_boxes() -> pd.DataFrame:
-    return pd.DataFrame({
-        "image_id": pd.Series([], dtype=str), "class_id": np.zeros(0, np.int64),
-        **{c: np.zeros(0) for c in ("score", *BOX_COLUMNS)},
-    })
+    return pd.DataFrame(
+        {
+            "image_id": pd.Series([], dtype=str),
+            "class_id": np.zeros(0, np.int64),
+            **{c: np.zeros(0) for c in ("score", *BOX_COLUMNS)},
+        }
+    )
 
 
 def images_frame(ids: Iterable[str], height=None, width=None) -> pd.DataFrame:
@@ -122,8 +123,9 @@ class BoxTable:
         if missing:
             raise ValueError(f"BoxTable.boxes lacks columns {missing}")
         b = b.loc[:, list(PRED_COLUMNS)]
-        self.boxes = b.astype({"image_id": str, "class_id": np.int64, **{c: np.float64 for c in _NUM[1:]}}
-                              ).reset_index(drop=True)
+        self.boxes = b.astype({"image_id": str, "class_id": np.int64, **{c: np.float64 for c in _NUM[1:]}}).reset_index(
+            drop=True
+        )
         if self.images is None:
             self.images = images_frame(pd.unique(self.boxes["image_id"]))
         else:  # cheap (one row per image): exact columns, float sizes, str index named image_id
@@ -164,8 +166,9 @@ class BoxTable:
         return [GroundTruth(d.image_id, d.boxes, d.labels) for d in self.to_detections()]
 
     @classmethod
-    def from_detections(cls, detections: Iterable[Detections | GroundTruth],
-                        sizes: pd.DataFrame | None = None, source: str = "") -> "BoxTable":
+    def from_detections(
+        cls, detections: Iterable[Detections | GroundTruth], sizes: pd.DataFrame | None = None, source: str = ""
+    ) -> BoxTable:
         """Builds a table from per-image results (GroundTruth gets score 1).
 
         Args:
@@ -179,21 +182,26 @@ class BoxTable:
         boxes = np.concatenate([d.boxes for d in dets]) if dets else np.zeros((0, 4))
         scores = np.concatenate([getattr(d, "scores", np.ones(len(d))) for d in dets]) if dets else np.zeros(0)
         labels = np.concatenate([d.labels for d in dets]) if dets else np.zeros(0, np.int64)
-        frame = pd.DataFrame({"image_id": pd.Series(np.repeat(np.array(ids, dtype=object), counts), dtype=str),
-                              "class_id": labels.astype(np.int64), "score": scores,
-                              **{c: boxes[:, i] for i, c in enumerate(BOX_COLUMNS)}})
+        frame = pd.DataFrame(
+            {
+                "image_id": pd.Series(np.repeat(np.array(ids, dtype=object), counts), dtype=str),
+                "class_id": labels.astype(np.int64),
+                "score": scores,
+                **{c: boxes[:, i] for i, c in enumerate(BOX_COLUMNS)},
+            }
+        )
         images = images_frame(pd.unique(pd.Series(ids, dtype=str)))
         if sizes is not None:
             images[list(SIZE_COLUMNS)] = sizes.reindex(images.index)[list(SIZE_COLUMNS)].to_numpy(np.float64)
         return cls(frame, images, source)
 
     @classmethod
-    def empty(cls, image_ids: Iterable[str] = (), source: str = "") -> "BoxTable":
+    def empty(cls, image_ids: Iterable[str] = (), source: str = "") -> BoxTable:
         """A table with the given images and no boxes."""
         return cls(_empty_boxes(), images_frame(image_ids), source)
 
     @staticmethod
-    def concat(tables: Iterable["BoxTable"], source: str = "") -> "BoxTable":
+    def concat(tables: Iterable[BoxTable], source: str = "") -> BoxTable:
         """Stacks tables: all boxes, union of images (first known size wins)."""
         tables = list(tables)
         if not tables:
@@ -204,7 +212,7 @@ class BoxTable:
         images.index.name = "image_id"
         return BoxTable(boxes, images, source or "+".join(t.source for t in tables))
 
-    def subset(self, image_ids: Iterable[str]) -> "BoxTable":
+    def subset(self, image_ids: Iterable[str]) -> BoxTable:
         """The table restricted to ``image_ids`` (ids unknown to the table are added without boxes)."""
         ids = pd.Index(pd.Series(list(image_ids), dtype=str), name="image_id").drop_duplicates()
         boxes = self.boxes[self.boxes["image_id"].isin(ids)]

@@ -11,8 +11,14 @@ MAX_PIXELS: float = float(2**20)
 and columns, so a value beyond this is a unit mix-up or garbage (and would overflow areas and normalisations)."""
 
 
-def box_problems(class_id: np.ndarray, score: np.ndarray | None, xyxy: np.ndarray, meta: DatasetMeta = VINDR,
-                 *, no_finding_box: bool = False) -> list[tuple[np.ndarray, str]]:
+def box_problems(
+    class_id: np.ndarray,
+    score: np.ndarray | None,
+    xyxy: np.ndarray,
+    meta: DatasetMeta = VINDR,
+    *,
+    no_finding_box: bool = False,
+) -> list[tuple[np.ndarray, str]]:
     """Every check of box values, as ``(mask of failing boxes, reason)`` in a fixed order.
 
     Readers report the masks their way (a file line, a box number, a sextuple); the reasons are the same
@@ -40,16 +46,25 @@ def box_problems(class_id: np.ndarray, score: np.ndarray | None, xyxy: np.ndarra
         s = np.asarray(score, dtype=np.float64).reshape(-1)
         out.append((~np.isfinite(s), "score is NaN or infinite"))
     out.append((~finite_xy, "a coordinate is NaN or infinite"))
-    out.append((finite_xy & (np.abs(xyxy) > MAX_PIXELS).any(axis=1),
-                f"box coordinate beyond ±{MAX_PIXELS:.0f} pixels (original image pixels expected)"))
-    out.append((finite_cls & ((cls != np.round(cls)) | (cls < 0) | (cls > top)),
-                f"class_id must be an integer in 0..{top}"))
+    out.append(
+        (
+            finite_xy & (np.abs(xyxy) > MAX_PIXELS).any(axis=1),
+            f"box coordinate beyond ±{MAX_PIXELS:.0f} pixels (original image pixels expected)",
+        )
+    )
+    out.append(
+        (finite_cls & ((cls != np.round(cls)) | (cls < 0) | (cls > top)), f"class_id must be an integer in 0..{top}")
+    )
     if score is not None:
         out.append((np.isfinite(s) & ((s < 0) | (s > 1)), "score must be in [0, 1]"))
     out.append((finite_xy & (xyxy[:, 2] < xyxy[:, 0]), "x_max < x_min"))
     out.append((finite_xy & (xyxy[:, 3] < xyxy[:, 1]), "y_max < y_min"))
     if no_finding_box and meta.no_finding is not None:
         name = meta.classes[meta.no_finding]
-        out.append(((cls == meta.no_finding) & (xyxy != np.array(NO_FINDING_BOX)).any(axis=1),
-                    f"class {meta.no_finding} ({name}) box is not '0 0 1 1' and cannot match the ground truth"))
+        out.append(
+            (
+                (cls == meta.no_finding) & (xyxy != np.array(NO_FINDING_BOX)).any(axis=1),
+                f"class {meta.no_finding} ({name}) box is not '0 0 1 1' and cannot match the ground truth",
+            )
+        )
     return out

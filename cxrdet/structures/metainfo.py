@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 NO_FINDING_BOX: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 """The ground-truth (and predicted) box of a "no finding" image: it matches itself with IoU 1."""
 
 VINDR_CLASSES: tuple[str, ...] = (
-    "Aortic enlargement", "Atelectasis", "Calcification", "Cardiomegaly", "Consolidation", "ILD",
-    "Infiltration", "Lung Opacity", "Nodule/Mass", "Other lesion", "Pleural effusion", "Pleural thickening",
-    "Pneumothorax", "Pulmonary fibrosis", "No finding",
+    "Aortic enlargement",
+    "Atelectasis",
+    "Calcification",
+    "Cardiomegaly",
+    "Consolidation",
+    "ILD",
+    "Infiltration",
+    "Lung Opacity",
+    "Nodule/Mass",
+    "Other lesion",
+    "Pleural effusion",
+    "Pleural thickening",
+    "Pneumothorax",
+    "Pulmonary fibrosis",
+    "No finding",
 )
 
 
@@ -44,10 +57,15 @@ class DatasetMeta:
         if twice:
             raise ValueError(f"DatasetMeta: class name {twice[0]!r} given twice")
         if self.no_finding is not None:
-            if isinstance(self.no_finding, bool) or not isinstance(self.no_finding, int) or not (
-                    0 <= self.no_finding < len(classes)):
-                raise ValueError(f"DatasetMeta: no_finding must be a class id in 0..{len(classes) - 1} or None, "
-                                 f"got {self.no_finding!r}")
+            if (
+                isinstance(self.no_finding, bool)
+                or not isinstance(self.no_finding, int)
+                or not (0 <= self.no_finding < len(classes))
+            ):
+                raise ValueError(
+                    f"DatasetMeta: no_finding must be a class id in 0..{len(classes) - 1} or None, "
+                    f"got {self.no_finding!r}"
+                )
         if self.palette is not None:
             palette = tuple(tuple(int(v) for v in rgb) for rgb in self.palette)
             if len(palette) != len(classes) or any(len(rgb) != 3 for rgb in palette):
@@ -80,7 +98,7 @@ class DatasetMeta:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DatasetMeta":
+    def from_dict(cls, data: dict[str, Any]) -> DatasetMeta:
         """Inverse of :meth:`to_dict`.
 
         Raises:
@@ -94,11 +112,14 @@ class DatasetMeta:
         if not all(isinstance(c, str) for c in data["classes"]):
             raise ValueError("every class name must be text")
         palette = data.get("palette")
-        return cls(tuple(data["classes"]), data.get("no_finding"),
-                   tuple(tuple(p) for p in palette) if palette is not None else None)
+        return cls(
+            tuple(data["classes"]),
+            data.get("no_finding"),
+            tuple(tuple(p) for p in palette) if palette is not None else None,
+        )
 
     @classmethod
-    def from_names(cls, classes: Sequence[str], no_finding_name: str | None = "No finding") -> "DatasetMeta":
+    def from_names(cls, classes: Sequence[str], no_finding_name: str | None = "No finding") -> DatasetMeta:
         """The meta of ``classes``, with the class named ``no_finding_name`` (if present) as "no finding"."""
         classes = tuple(classes)
         return cls(classes, classes.index(no_finding_name) if no_finding_name in classes else None)

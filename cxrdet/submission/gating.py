@@ -35,18 +35,24 @@ def read_normal_probs(path: str | os.PathLike) -> pd.Series:
     frame = read_csv_table(path, "normal-probability CSV", dtype=str, keep_default_na=False)
     column = next((c for c in ("p_normal", "p_abnormal") if c in frame.columns), None)
     if "image_id" not in frame.columns or column is None:
-        raise columns_error(path, list(frame.columns), [c for c in ("image_id", "p_normal")
-                                                        if c not in frame.columns],
-                            "image_id and p_normal (or p_abnormal)", ("image_id", "p_normal", "p_abnormal"))
+        raise columns_error(
+            path,
+            list(frame.columns),
+            [c for c in ("image_id", "p_normal") if c not in frame.columns],
+            "image_id and p_normal (or p_abnormal)",
+            ("image_id", "p_normal", "p_abnormal"),
+        )
     if frame.empty:
         raise InputError(path, "has a header but no rows")
     if "p_normal" in frame.columns and "p_abnormal" in frame.columns:
         log.warning("%s: has p_normal and p_abnormal; using p_normal", path)
     values = pd.to_numeric(frame[column].str.strip().replace("", None), errors="coerce").to_numpy(np.float64)
     ids = frame["image_id"].str.strip()
-    for mask, reason in (((ids == "").to_numpy(), "empty image_id"),
-                         (~np.isfinite(values) | (values < 0) | (values > 1), f"{column} must be a number in [0, 1]"),
-                         (ids.duplicated().to_numpy(), "image_id listed twice")):
+    for mask, reason in (
+        ((ids == "").to_numpy(), "empty image_id"),
+        (~np.isfinite(values) | (values < 0) | (values > 1), f"{column} must be a number in [0, 1]"),
+        (ids.duplicated().to_numpy(), "image_id listed twice"),
+    ):
         if mask.any():
             line = record_lines(path, len(frame))[int(np.argmax(mask))]
             raise InputError(path, f"{reason} ({int(mask.sum())} rows)", row=int(line))
@@ -55,12 +61,24 @@ def read_normal_probs(path: str | os.PathLike) -> pd.Series:
 
 
 def _no_finding_rows(ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"image_id": ids, "class_id": NO_FINDING, "score": scores,
-                         **{c: v for c, v in zip(BOX_COLUMNS, NO_FINDING_BOX)}})
+    return pd.DataFrame(
+        {
+            "image_id": ids,
+            "class_id": NO_FINDING,
+            "score": scores,
+            **{c: v for c, v in zip(BOX_COLUMNS, NO_FINDING_BOX)},
+        }
+    )
 
 
-def apply_normal_gating(table: BoxTable, p_normal: pd.Series, rule: str = "append",
-                        low: float = 0.08, high: float = 0.95, source: str = "normal probabilities") -> BoxTable:
+def apply_normal_gating(
+    table: BoxTable,
+    p_normal: pd.Series,
+    rule: str = "append",
+    low: float = 0.08,
+    high: float = 0.95,
+    source: str = "normal probabilities",
+) -> BoxTable:
     """Adds the classifier's class-14 predictions to ``table`` (see module docstring for the rules).
 
     Args:
@@ -91,12 +109,25 @@ def apply_normal_gating(table: BoxTable, p_normal: pd.Series, rule: str = "appen
     touched = pd.Index(ids[replace | append])
     in_touched = boxes["image_id"].isin(touched).to_numpy()
     drop = boxes["image_id"].isin(pd.Index(ids[replace])).to_numpy() | (
-        in_touched & (boxes["class_id"].to_numpy() == NO_FINDING))
+        in_touched & (boxes["class_id"].to_numpy() == NO_FINDING)
+    )
     if (in_touched & (boxes["class_id"].to_numpy() == NO_FINDING)).any():
-        log.info("replaced the detector's own class-14 boxes on %d images by the classifier's",
-                 boxes.loc[in_touched & (boxes["class_id"] == NO_FINDING).to_numpy(), "image_id"].nunique())
-    added = pd.concat([_no_finding_rows(ids[replace].to_numpy(), np.ones(int(replace.sum()))),
-                       _no_finding_rows(ids[append].to_numpy(), p[append])], ignore_index=True)
-    log.info("normal gating (%s): %d images set to '14 1 0 0 1 1', %d got '14 p_normal 0 0 1 1', %d unchanged",
-             rule, int(replace.sum()), int(append.sum()), int((~replace & ~append).sum()))
+        log.info(
+            "replaced the detector's own class-14 boxes on %d images by the classifier's",
+            boxes.loc[in_touched & (boxes["class_id"] == NO_FINDING).to_numpy(), "image_id"].nunique(),
+        )
+    added = pd.concat(
+        [
+            _no_finding_rows(ids[replace].to_numpy(), np.ones(int(replace.sum()))),
+            _no_finding_rows(ids[append].to_numpy(), p[append]),
+        ],
+        ignore_index=True,
+    )
+    log.info(
+        "normal gating (%s): %d images set to '14 1 0 0 1 1', %d got '14 p_normal 0 0 1 1', %d unchanged",
+        rule,
+        int(replace.sum()),
+        int(append.sum()),
+        int((~replace & ~append).sum()),
+    )
     return BoxTable(pd.concat([boxes[~drop], added], ignore_index=True), table.images, table.source)

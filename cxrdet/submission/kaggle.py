@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -25,8 +25,9 @@ def read_sample_ids(path: str | os.PathLike) -> pd.Index:
     """
     frame = read_csv_table(path, "sample submission", dtype=str, keep_default_na=False)
     if "image_id" not in frame.columns:
-        raise columns_error(path, list(frame.columns), ["image_id"], "image_id,PredictionString",
-                            ("image_id", "PredictionString"))
+        raise columns_error(
+            path, list(frame.columns), ["image_id"], "image_id,PredictionString", ("image_id", "PredictionString")
+        )
     ids = frame["image_id"].str.strip()
     for mask, reason in ((ids == "", "empty image_id"), (ids.duplicated(), "image_id listed twice")):
         if mask.any():
@@ -53,18 +54,24 @@ def build_submission(table: BoxTable, sample_ids: Iterable[str], *, allow_missin
     source = table.source or "predictions"
     extra = table.images.index.difference(ids)
     if len(extra):
-        raise InputError(source, f"{len(extra)} images are not in the sample submission (first: {extra[0]}); "
-                         "is this the test split?")
+        raise InputError(
+            source, f"{len(extra)} images are not in the sample submission (first: {extra[0]}); is this the test split?"
+        )
     missing = ids.difference(table.images.index)
     if len(missing):
         msg = f"{len(missing)} sample images have no entry in the predictions (first: {missing[0]})"
         if not allow_missing:
-            raise InputError(source, msg + "; predict them, or allow missing images to submit them as "
-                             f"'{EMPTY_PREDICTION}'")
+            raise InputError(
+                source, msg + f"; predict them, or allow missing images to submit them as '{EMPTY_PREDICTION}'"
+            )
         log.warning("%s: %s; written as '%s'", source, msg, EMPTY_PREDICTION)
     strings = format_prediction_strings(table.subset(ids)).reindex(ids)
-    log.info("submission: %d images, %d boxes, %d images without boxes", len(ids), len(table),
-             int((strings == EMPTY_PREDICTION).sum()))
+    log.info(
+        "submission: %d images, %d boxes, %d images without boxes",
+        len(ids),
+        len(table),
+        int((strings == EMPTY_PREDICTION).sum()),
+    )
     return pd.DataFrame({"image_id": ids.to_numpy(), "PredictionString": strings.to_numpy()})
 
 

@@ -47,8 +47,7 @@ def _which(mask: np.ndarray) -> str:
     return f"sextuple{'s' if len(idx) > 1 else ''} {shown}" + (f" ({len(idx)} in all)" if len(idx) > 10 else "")
 
 
-def check_prediction_string(text: str, size: tuple[float, float] | None = None,
-                            meta: DatasetMeta = VINDR) -> list[str]:
+def check_prediction_string(text: str, size: tuple[float, float] | None = None, meta: DatasetMeta = VINDR) -> list[str]:
     """Problems of one ``PredictionString`` (empty list when it is valid).
 
     Args:
@@ -70,13 +69,18 @@ def check_prediction_string(text: str, size: tuple[float, float] | None = None,
     if size is not None:
         h, w = size
         outside = (v[:, 2] < 0) | (v[:, 3] < 0) | (v[:, 4] > w) | (v[:, 5] > h)
-        checks.append((outside & (v[:, 0] != (-1 if meta.no_finding is None else meta.no_finding)),
-                       f"box outside the image (width {w:g}, height {h:g}; original pixels expected)"))
+        checks.append(
+            (
+                outside & (v[:, 0] != (-1 if meta.no_finding is None else meta.no_finding)),
+                f"box outside the image (width {w:g}, height {h:g}; original pixels expected)",
+            )
+        )
     return [f"{_which(mask)}: {reason}" for mask, reason in checks if mask.any()]
 
 
-def validate_submission(path: str | os.PathLike, sample_path: str | os.PathLike,
-                        sizes: pd.DataFrame | None = None) -> list[Problem]:
+def validate_submission(
+    path: str | os.PathLike, sample_path: str | os.PathLike, sizes: pd.DataFrame | None = None
+) -> list[Problem]:
     """All problems of a submission CSV (empty list: ready to upload).
 
     Args:
@@ -89,16 +93,20 @@ def validate_submission(path: str | os.PathLike, sample_path: str | os.PathLike,
     """
     sample = read_sample_ids(sample_path)
     in_sample = set(sample)
-    size_of = {} if sizes is None else {str(k): (h, w) for k, h, w in
-                                        zip(sizes.index, sizes["height"], sizes["width"])}
+    size_of = {} if sizes is None else {str(k): (h, w) for k, h, w in zip(sizes.index, sizes["height"], sizes["width"])}
     lines, problems = _text_lines(path)
     if lines is None:
         return problems
     header = _fields(lines[0]) if lines[0] is not None else HEADER  # a non-UTF-8 header is reported already
     if [h.strip() for h in header] != HEADER:
         shown = ", ".join(short(h, 30) for h in header[:3]) + (", ..." if len(header) > 3 else "")
-        problems.append(Problem(1, f"header must be 'image_id,PredictionString', found {len(header)} "
-                                f"field{'s' if len(header) != 1 else ''}: {shown}"))
+        problems.append(
+            Problem(
+                1,
+                f"header must be 'image_id,PredictionString', found {len(header)} "
+                f"field{'s' if len(header) != 1 else ''}: {shown}",
+            )
+        )
     seen: dict[str, int] = {}
     with csv_field_limit():
         for number, text in enumerate(lines[1:], start=2):
@@ -109,8 +117,7 @@ def validate_submission(path: str | os.PathLike, sample_path: str | os.PathLike,
                 continue
             problems.extend(_check_row(_fields(text), number, in_sample, seen, size_of))
     problems.sort(key=lambda p: p.line or 0)
-    problems.extend(Problem(None, f"image {i} of the sample submission is missing") for i in sample
-                    if i not in seen)
+    problems.extend(Problem(None, f"image {i} of the sample submission is missing") for i in sample if i not in seen)
     return problems
 
 

@@ -24,5 +24,11 @@ def run_offline(home: Path, *args, cwd: Path | None = None, timeout: int = 900) 
     """``cxrdet ARGS`` with the network cut, ``home`` as HOME and no Ultralytics/XDG variables inherited."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("YOLO", "XDG_", "ULTRALYTICS"))}
     env["HOME"] = str(home)
-    return subprocess.run([sys.executable, "-c", RUNNER, *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd or home, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or home,
+        timeout=timeout,
+    )

@@ -26,9 +26,15 @@ WRITERS = {"make-example", "convert", "train", "predict", "ensemble", "submit", 
 # Commands whose product is printed (a score, a table); an optional report file has its own flag (--json, --plots).
 PRINTERS = {"test", "evaluate", "tune-ensemble", "validate-submission"}
 # The positional arguments there are: inputs only.
-POSITIONALS = {"train": {"config"}, "test": {"config", "checkpoint"}, "predict": {"model", "checkpoint"},
-               "ensemble": {"preds"}, "tune-ensemble": {"preds"}, "submit": {"pred"},
-               "validate-submission": {"file"}}
+POSITIONALS = {
+    "train": {"config"},
+    "test": {"config", "checkpoint"},
+    "predict": {"model", "checkpoint"},
+    "ensemble": {"preds"},
+    "tune-ensemble": {"preds"},
+    "submit": {"pred"},
+    "validate-submission": {"file"},
+}
 OVERWRITE = {"make-example", "predict", "ensemble", "evaluate", "tune-ensemble", "submit"}
 # Help strings that still type their defaults, pending their owners' change (listed, so that it is visible).
 TYPED_DEFAULTS_PENDING: set[str] = set()
@@ -97,9 +103,20 @@ def test_help_exits_0_and_shows_defaults_in_the_formatters_style(name, capsys):
         assert f"(default:{''.join(str(action.default).split())})" in text, (action.option_strings, text)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    reason="cxrdet/commands/predict.py still types its defaults into help strings", strict=False))
-    if n in TYPED_DEFAULTS_PENDING else n for n in sorted(COMMANDS)])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            n,
+            marks=pytest.mark.xfail(
+                reason="cxrdet/commands/predict.py still types its defaults into help strings", strict=False
+            ),
+        )
+        if n in TYPED_DEFAULTS_PENDING
+        else n
+        for n in sorted(COMMANDS)
+    ],
+)
 def test_no_default_typed_into_a_help_string(name):
     for action in PARSERS[name]._actions:
         help_ = action.help or ""
@@ -115,7 +132,9 @@ def test_iou_flags_keep_each_ecosystems_name():
     for name in set(COMMANDS) - {"predict"}:
         assert "--iou" not in _visible(name) and "--iou-thrs" not in _visible(name)
     assert PARSERS["tune-ensemble"].parse_args(["p.csv", "--gt", "g.csv", "--iou-thr", "0.3", "0.5"]).iou_thr == [
-        0.3, 0.5]
+        0.3,
+        0.5,
+    ]
 
 
 def test_fold_flags():
@@ -154,8 +173,23 @@ def _cheap_runs(d):
         "ensemble": (lambda out: ["ensemble", pred, pred, "-o", out], pred),
         "evaluate": (lambda out: ["evaluate", "--gt", gt, "--pred", pred, "--json", out], gt),
         "submit": (lambda out: ["submit", pred, "--sample", sample, "-o", out], sample),
-        "tune-ensemble": (lambda out: ["tune-ensemble", pred, pred, "--gt", gt, "--iou-thr", "0.5",
-                                       "--skip-box-thr", "0", "--no-progress", "--json", out], gt),
+        "tune-ensemble": (
+            lambda out: [
+                "tune-ensemble",
+                pred,
+                pred,
+                "--gt",
+                gt,
+                "--iou-thr",
+                "0.5",
+                "--skip-box-thr",
+                "0",
+                "--no-progress",
+                "--json",
+                out,
+            ],
+            gt,
+        ),
         "predict": (lambda out: ["predict", d / "missing.pt", "--source", d, "-o", out], None),
     }
 

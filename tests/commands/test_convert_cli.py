@@ -50,16 +50,31 @@ def vindr(tmp_path_factory) -> Path:
             rows += [(image_id, "No finding", 14, r, None, None, None, None) for r in ("R1", "R2", "R3")]
         write_dicom(root / "train" / f"{image_id}.dicom", stored, uid_seed=seed, **opts)
     (root / "train" / "zzz_broken.dicom").write_bytes(b"this is not a DICOM file")
-    pd.DataFrame(rows, columns=["image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", "x_max",
-                                "y_max"]).to_csv(root / "train.csv", index=False)
+    pd.DataFrame(
+        rows, columns=["image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", "x_max", "y_max"]
+    ).to_csv(root / "train.csv", index=False)
     return root
 
 
 @pytest.fixture(scope="module")
 def converted(vindr) -> tuple[Path, subprocess.CompletedProcess]:
     out = vindr / "out"
-    result = cxrdet("convert", "--dicom-dir", str(vindr / "train"), "--labels", str(vindr / "train.csv"),
-                    "--out", str(out), "--size", "256", "--folds", "2", "--workers", "2", "--no-progress")
+    result = cxrdet(
+        "convert",
+        "--dicom-dir",
+        str(vindr / "train"),
+        "--labels",
+        str(vindr / "train.csv"),
+        "--out",
+        str(out),
+        "--size",
+        "256",
+        "--folds",
+        "2",
+        "--workers",
+        "2",
+        "--no-progress",
+    )
     return out, result
 
 
@@ -91,8 +106,8 @@ def test_lesion_lands_where_its_box_maps(converted):
     for image_id, (x1, y1, x2, y2) in LESION.items():
         png = cv2.imread(str(out / "images" / f"{image_id}.png"), cv2.IMREAD_UNCHANGED).astype(float)
         sx, sy = meta.loc[image_id, "scale_x"], meta.loc[image_id, "scale_y"]
-        inside = png[int(np.ceil(y1 * sy)) + 1: int(y2 * sy) - 1, int(np.ceil(x1 * sx)) + 1: int(x2 * sx) - 1]
-        assert inside.mean() > png.mean() + 60, image_id   # bright lesion, also for MONOCHROME1
+        inside = png[int(np.ceil(y1 * sy)) + 1 : int(y2 * sy) - 1, int(np.ceil(x1 * sx)) + 1 : int(x2 * sx) - 1]
+        assert inside.mean() > png.mean() + 60, image_id  # bright lesion, also for MONOCHROME1
 
 
 def test_coco_yolo_and_fused_labels_agree_and_map_back(converted):
@@ -111,12 +126,15 @@ def test_coco_yolo_and_fused_labels_agree_and_map_back(converted):
         x, y, w, h = ann["bbox"]
         back = np.array([x, y, x + w, y + h]) / np.array([img["scale_x"], img["scale_y"]] * 2)
         truth = fused.loc[fused.image_id == img["image_id"], ["x_min", "y_min", "x_max", "y_max"]].to_numpy()[0]
-        assert np.abs(back - truth).max() <= 1.0                       # round trip within 1 pixel
+        assert np.abs(back - truth).max() <= 1.0  # round trip within 1 pixel
         assert np.abs(truth - np.array(LESION[img["image_id"]]) - [1 / 3, 0, 1 / 3, 0]).max() < 0.01
         c, cx, cy, bw, bh = map(float, yolo)
         assert c == 8
-        np.testing.assert_allclose([cx * img["width"], cy * img["height"], bw * img["width"], bh * img["height"]],
-                                   [x + w / 2, y + h / 2, w, h], atol=0.01)
+        np.testing.assert_allclose(
+            [cx * img["width"], cy * img["height"], bw * img["width"], bh * img["height"]],
+            [x + w / 2, y + h / 2, w, h],
+            atol=0.01,
+        )
 
 
 def test_folds_are_one_split_for_coco_and_yolo(converted):
@@ -146,8 +164,22 @@ def test_no_identifying_field_in_any_output(converted):
 def test_resume_skips_finished_images(vindr, converted):
     out, _ = converted
     before = {p: p.stat().st_mtime_ns for p in (out / "images").glob("*.png")}
-    again = cxrdet("convert", "--dicom-dir", str(vindr / "train"), "--labels", str(vindr / "train.csv"),
-                   "--out", str(out), "--size", "256", "--folds", "2", "--workers", "1", "--no-progress")
+    again = cxrdet(
+        "convert",
+        "--dicom-dir",
+        str(vindr / "train"),
+        "--labels",
+        str(vindr / "train.csv"),
+        "--out",
+        str(out),
+        "--size",
+        "256",
+        "--folds",
+        "2",
+        "--workers",
+        "1",
+        "--no-progress",
+    )
     assert again.returncode == 1
     assert "already done    6" in again.stdout
     assert {p: p.stat().st_mtime_ns for p in (out / "images").glob("*.png")} == before
@@ -166,10 +198,28 @@ def test_refuses_other_settings_or_a_foreign_folder(vindr, converted, tmp_path):
 
 
 def test_test_images_without_labels(vindr, tmp_path):
-    result = cxrdet("convert", "--dicom-dir", str(vindr / "train"), "--out", str(tmp_path / "t"),
-                    "--size", "0", "--bit-depth", "16", "--workers", "1", "--no-progress")
+    result = cxrdet(
+        "convert",
+        "--dicom-dir",
+        str(vindr / "train"),
+        "--out",
+        str(tmp_path / "t"),
+        "--size",
+        "0",
+        "--bit-depth",
+        "16",
+        "--workers",
+        "1",
+        "--no-progress",
+    )
     assert result.returncode == 1  # the broken file
-    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [".cxrdet-convert", "convert.json", "failures.csv",
-                                                                   "images", "ledger.jsonl", "meta.csv"]
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
+        ".cxrdet-convert",
+        "convert.json",
+        "failures.csv",
+        "images",
+        "ledger.jsonl",
+        "meta.csv",
+    ]
     png = cv2.imread(str(tmp_path / "t" / "images" / "aaa1.png"), cv2.IMREAD_UNCHANGED)
     assert png.dtype == np.uint16 and png.shape == (700, 600)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -34,12 +33,28 @@ def test_every_file_failing_is_a_clear_error_with_the_reasons(tmp_path):
     assert list(pd.read_csv(tmp_path / "out" / "meta.csv").columns[:2]) == ["image_id", "file"]
 
 
-@pytest.mark.parametrize("folds, words", [("50", ["--folds 50 needs at least 50 labelled images", "has 12"]),
-                                          ("-1", ["--folds must be 0"]), ("1", ["at least 2"])])
+@pytest.mark.parametrize(
+    "folds, words",
+    [
+        ("50", ["--folds 50 needs at least 50 labelled images", "has 12"]),
+        ("-1", ["--folds must be 0"]),
+        ("1", ["at least 2"]),
+    ],
+)
 def test_impossible_folds_are_refused_before_any_image_is_read(example_dataset, tmp_path, folds, words):
     out = tmp_path / "out"
-    result = cxrdet("convert", "--dicom-dir", example_dataset / "train", "--labels", example_dataset / "train.csv",
-                    "--out", out, "--folds", folds, "--no-progress")
+    result = cxrdet(
+        "convert",
+        "--dicom-dir",
+        example_dataset / "train",
+        "--labels",
+        example_dataset / "train.csv",
+        "--out",
+        out,
+        "--folds",
+        folds,
+        "--no-progress",
+    )
     _refused(result, *words)
     assert not out.exists()
 
@@ -47,8 +62,17 @@ def test_impossible_folds_are_refused_before_any_image_is_read(example_dataset, 
 def test_labels_with_only_a_header_are_refused_before_the_image_pass(example_dataset, tmp_path):
     labels = tmp_path / "train.csv"
     labels.write_text("image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max\n")
-    result = cxrdet("convert", "--dicom-dir", example_dataset / "train", "--labels", labels,
-                    "--out", tmp_path / "out", "--folds", "2")
+    result = cxrdet(
+        "convert",
+        "--dicom-dir",
+        example_dataset / "train",
+        "--labels",
+        labels,
+        "--out",
+        tmp_path / "out",
+        "--folds",
+        "2",
+    )
     _refused(result, "no label rows", str(labels))
     assert not (tmp_path / "out").exists()
 
@@ -75,10 +99,17 @@ def test_a_corrupt_convert_json_is_a_clear_error(example_dataset, tmp_path):
     out = tmp_path / "out"
     first = cxrdet("convert", "--dicom-dir", example_dataset / "test", "--out", out, "--size", "64", "--no-progress")
     assert first.returncode == 0, first.stderr
-    assert sorted(p.name for p in out.iterdir()) == [".cxrdet-convert", "convert.json", "images", "ledger.jsonl",
-                                                     "meta.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".cxrdet-convert",
+        "convert.json",
+        "images",
+        "ledger.jsonl",
+        "meta.csv",
+    ]
     (out / "convert.json").write_text('{"size": 64, "bit_')
-    _refused(cxrdet("convert", "--dicom-dir", example_dataset / "test", "--out", out, "--size", "64"),
-             "convert.json is unreadable or damaged")
+    _refused(
+        cxrdet("convert", "--dicom-dir", example_dataset / "test", "--out", out, "--size", "64"),
+        "convert.json is unreadable or damaged",
+    )
     (out / ".cxrdet-convert").write_text("garbage")
     _refused(cxrdet("convert", "--dicom-dir", example_dataset / "test", "--out", out, "--size", "64"), "marker")

@@ -31,13 +31,14 @@ def _write_set(root: Path) -> None:
             cls = (i + k) % 2
             size = 30 + 4 * (i % 3)
             x, y = 15 + 70 * k + 3 * (i % 4), 25 + 9 * (i % 5) + 60 * k
-            pixels[y:y + size, x:x + size] = 3800 if cls == 0 else 300
+            pixels[y : y + size, x : x + size] = 3800 if cls == 0 else 300
             for reader in ("R1", "R2"):
                 d = int(reader == "R2")
                 rows.append((image_id, CLASSES[cls], cls, reader, x + d, y, x + size, y + size - d))
         write_dicom(root / "dicoms" / f"{image_id}.dcm", pixels.astype(np.uint16), uid_seed=i)
-    pd.DataFrame(rows, columns=["image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", "x_max",
-                                "y_max"]).to_csv(root / "labels.csv", index=False)
+    pd.DataFrame(
+        rows, columns=["image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", "x_max", "y_max"]
+    ).to_csv(root / "labels.csv", index=False)
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +49,48 @@ def run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("custom_classes")
     (root / "home").mkdir()
     _write_set(root)
-    assert main(["convert", "--dicom-dir", str(root / "dicoms"), "--labels", str(root / "labels.csv"), "--out",
-                 str(root / "data"), "--size", "96", "--folds", "2", "--workers", "1", "--no-progress"]) == 0
-    out = cxrdet(root / "home", "train", CONFIG, "--fold", "0", "--data-root", root / "data", "--out",
-                 root / "run", "--cfg-options", "ultralytics.epochs=1", "ultralytics.imgsz=64", "ultralytics.batch=4",
-                 "ultralytics.nbs=4", "ultralytics.workers=0", "predict.tta=false", "predict.conf=0",
-                 "predict.max_det=5", "predict.workers=0")
+    assert (
+        main(
+            [
+                "convert",
+                "--dicom-dir",
+                str(root / "dicoms"),
+                "--labels",
+                str(root / "labels.csv"),
+                "--out",
+                str(root / "data"),
+                "--size",
+                "96",
+                "--folds",
+                "2",
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    out = cxrdet(
+        root / "home",
+        "train",
+        CONFIG,
+        "--fold",
+        "0",
+        "--data-root",
+        root / "data",
+        "--out",
+        root / "run",
+        "--cfg-options",
+        "ultralytics.epochs=1",
+        "ultralytics.imgsz=64",
+        "ultralytics.batch=4",
+        "ultralytics.nbs=4",
+        "ultralytics.workers=0",
+        "predict.tta=false",
+        "predict.conf=0",
+        "predict.max_det=5",
+        "predict.workers=0",
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     return root
 
@@ -77,8 +114,22 @@ def test_two_classes_go_through_train_predict_ensemble_evaluate(run, capsys):
     assert set(read_table(oof).boxes["class_id"]) <= {0, 1}
 
     pred = run / "pred.csv"
-    out = cxrdet(run / "home", "predict", best, "--source", run / "dicoms", "--conf", "0", "--max-det", "5",
-                 "--workers", "0", "-o", pred, "--no-progress")
+    out = cxrdet(
+        run / "home",
+        "predict",
+        best,
+        "--source",
+        run / "dicoms",
+        "--conf",
+        "0",
+        "--max-det",
+        "5",
+        "--workers",
+        "0",
+        "-o",
+        pred,
+        "--no-progress",
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     table = read_table(pred)
     assert len(table.image_ids) == 12 and len(table) == 12 * 5
@@ -89,8 +140,20 @@ def test_two_classes_go_through_train_predict_ensemble_evaluate(run, capsys):
     assert main(["ensemble", str(pred), str(oof), "--missing", "empty", "-o", str(wbf)]) == 0
     assert json.loads((run / "wbf.classes.json").read_text())["classes"] == CLASSES
     capsys.readouterr()
-    assert main(["evaluate", "--gt", str(run / "data" / "labels_fused.csv"), "--pred", str(wbf), "--json",
-                 str(run / "m.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--gt",
+                str(run / "data" / "labels_fused.csv"),
+                "--pred",
+                str(wbf),
+                "--json",
+                str(run / "m.json"),
+            ]
+        )
+        == 0
+    )
     stdout = capsys.readouterr().out
     doc = json.loads((run / "m.json").read_text())
     assert {k: v["name"] for k, v in doc["per_class"].items()} == {"0": "nodule", "1": "cyst"}
@@ -114,8 +177,23 @@ def test_train_refuses_predict_no_finding_before_training(run, caplog):
     from cxrdet.cli import main
 
     work = run / "never"
-    assert main(["train", str(CONFIG), "--fold", "0", "--data-root", str(run / "data"), "--out", str(work),
-                 "--cfg-options", "predict.no_finding=true"]) == 1
+    assert (
+        main(
+            [
+                "train",
+                str(CONFIG),
+                "--fold",
+                "0",
+                "--data-root",
+                str(run / "data"),
+                "--out",
+                str(work),
+                "--cfg-options",
+                "predict.no_finding=true",
+            ]
+        )
+        == 1
+    )
     assert "has no 'no finding' class" in caplog.text and not work.exists()
 
 

@@ -18,8 +18,23 @@ from offline_cli import run_offline as cxrdet
 def test_demo_runs_the_whole_pipeline(tmp_path):
     home, out = tmp_path / "home", tmp_path / "demo"
     home.mkdir()
-    result = cxrdet(home, "demo", "--out", out, "--n-train", "96", "--n-test", "24", "--size", "160", "--workers", "2",
-                    "--cfg-options", "ultralytics.epochs=25", "ultralytics.imgsz=160")
+    result = cxrdet(
+        home,
+        "demo",
+        "--out",
+        out,
+        "--n-train",
+        "96",
+        "--n-test",
+        "24",
+        "--size",
+        "160",
+        "--workers",
+        "2",
+        "--cfg-options",
+        "ultralytics.epochs=25",
+        "ultralytics.imgsz=160",
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     for step in range(1, 8):
@@ -40,7 +55,8 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     sample = pd.read_csv(out / "example" / "sample_submission.csv")
     assert list(submission["image_id"]) == list(sample["image_id"])
     assert submission["PredictionString"].str.contains(r"(?:^| )14 [0-9.e-]+ 0 0 1 1").all()  # No finding scored
-    check = cxrdet(home, "validate-submission", out / "submission.csv", "--sample",
-                   out / "example" / "sample_submission.csv")
+    check = cxrdet(
+        home, "validate-submission", out / "submission.csv", "--sample", out / "example" / "sample_submission.csv"
+    )
     assert check.returncode == 0, check.stdout
     assert not (home / ".config" / "Ultralytics").exists()

@@ -23,8 +23,9 @@ f1,14,0.5,0,0,1,1
 
 
 def cxrdet(*args):
-    return subprocess.run([sys.executable, "-m", "cxrdet.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cxrdet.cli", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture
@@ -35,8 +36,17 @@ def files(tmp_path):
 
 
 def test_every_reader_box_is_gt_by_default(files):
-    out = cxrdet("evaluate", "--gt", files / "train.csv", "--pred", files / "pred.csv", "--json", files / "m.json",
-                 "--plots", files / "plots")
+    out = cxrdet(
+        "evaluate",
+        "--gt",
+        files / "train.csv",
+        "--pred",
+        files / "pred.csv",
+        "--json",
+        files / "m.json",
+        "--plots",
+        files / "plots",
+    )
     assert out.returncode == 0, out.stderr
     # class 8: 1 of 2 reader boxes found -> AP 0.5; class 14: TP then FP on 3 reader boxes -> AP 1/3
     assert out.stdout.splitlines()[-1] == "mAP@0.4: 0.4167"
@@ -49,8 +59,20 @@ def test_every_reader_box_is_gt_by_default(files):
 
 
 def test_wbf_fusion_iou_label_and_coco(files):
-    out = cxrdet("evaluate", "--gt", files / "train.csv", "--pred", files / "pred.csv", "--gt-fuse", "wbf",
-                 "--coco", "--map-iou", "0.5", "--json", files / "m.json")
+    out = cxrdet(
+        "evaluate",
+        "--gt",
+        files / "train.csv",
+        "--pred",
+        files / "pred.csv",
+        "--gt-fuse",
+        "wbf",
+        "--coco",
+        "--map-iou",
+        "0.5",
+        "--json",
+        files / "m.json",
+    )
     assert out.returncode == 0, out.stderr
     # fused nodule [105,102,205,195] has IoU 0.84 with the prediction; one "No finding" box, found first
     assert out.stdout.splitlines()[-1] == "mAP@0.5: 1.0000"
@@ -75,22 +97,30 @@ def test_json_refuses_an_existing_file_and_never_writes_onto_an_input(files):
     out = cxrdet("evaluate", "--gt", files / "train.csv", "--pred", files / "pred.csv", "--json", files / "m.json")
     assert out.returncode != 0 and "exists already" in out.stderr and "--overwrite" in out.stderr
     assert (files / "m.json").read_text() == "{}"
-    out = cxrdet("evaluate", "--gt", files / "train.csv", "--pred", files / "pred.csv", "--json", files / "m.json",
-                 "--overwrite")
+    out = cxrdet(
+        "evaluate", "--gt", files / "train.csv", "--pred", files / "pred.csv", "--json", files / "m.json", "--overwrite"
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads((files / "m.json").read_text())["mAP"] is not None
     for target in ("train.csv", "pred.csv"):
         before = (files / target).read_text()
-        out = cxrdet("evaluate", "--gt", files / "train.csv", "--pred", files / "pred.csv", "--json",
-                     files / target, "--overwrite")
+        out = cxrdet(
+            "evaluate",
+            "--gt",
+            files / "train.csv",
+            "--pred",
+            files / "pred.csv",
+            "--json",
+            files / target,
+            "--overwrite",
+        )
         assert out.returncode != 0 and "is one of this command's inputs" in out.stderr, out.stderr
         assert "Traceback" not in out.stderr and (files / target).read_text() == before
 
 
 def test_plots_onto_a_file_is_a_clear_error(files):
     (files / "plots.png").write_bytes(b"not a folder")
-    out = cxrdet("evaluate", "--gt", files / "train.csv", "--pred", files / "pred.csv", "--plots",
-                 files / "plots.png")
+    out = cxrdet("evaluate", "--gt", files / "train.csv", "--pred", files / "pred.csv", "--plots", files / "plots.png")
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "is a file; --plots takes a folder" in out.stderr
     assert (files / "plots.png").read_bytes() == b"not a folder"
@@ -125,31 +155,55 @@ def test_a_two_class_data_set_goes_through_convert_ensemble_evaluate(tmp_path):
     """Class names come from the labels (no VinDr class, no "no finding"), travel in classes.json and
     PRED.classes.json, and no command needs a --classes flag."""
     truth = _two_class_set(tmp_path)
-    out = cxrdet("convert", "--dicom-dir", tmp_path / "dicoms", "--labels", tmp_path / "labels.csv", "--out",
-                 tmp_path / "data", "--size", "0", "--folds", "2", "--workers", "1", "--no-progress")
+    out = cxrdet(
+        "convert",
+        "--dicom-dir",
+        tmp_path / "dicoms",
+        "--labels",
+        tmp_path / "labels.csv",
+        "--out",
+        tmp_path / "data",
+        "--size",
+        "0",
+        "--folds",
+        "2",
+        "--workers",
+        "1",
+        "--no-progress",
+    )
     assert out.returncode == 0, out.stderr
     classes = json.loads((tmp_path / "data" / "classes.json").read_text())
     assert classes == {"classes": ["pneumonia", "effusion"], "no_finding": None}
     coco = json.loads((tmp_path / "data" / "coco" / "all.json").read_text())
     assert [(c["id"], c["name"]) for c in coco["categories"]] == [(1, "pneumonia"), (2, "effusion")]
     import yaml
+
     data_yaml = yaml.safe_load((tmp_path / "data" / "yolo" / "all" / "data.yaml").read_text())
     assert data_yaml["nc"] == 2 and data_yaml["names"] == {0: "pneumonia", 1: "effusion"}
     from cxrdet.io.metainfo import read_convert_meta
+
     assert read_convert_meta(tmp_path / "data").classes == ("pneumonia", "effusion")
 
     # two "models" (as predict writes them: a prediction file + its PRED.classes.json)
     header = "image_id,class_id,score,x_min,y_min,x_max,y_max,height,width\n"
     for name, shift, score in (("a", 0, 0.9), ("b", 2, 0.7)):
-        body = "".join(f"{i},{c},{score},{x + shift},{y},{x2 + shift},{y2},200,160\n" for i, (c, x, y, x2, y2)
-                       in truth.items())
+        body = "".join(
+            f"{i},{c},{score},{x + shift},{y},{x2 + shift},{y2},200,160\n" for i, (c, x, y, x2, y2) in truth.items()
+        )
         (tmp_path / f"{name}.csv").write_text(header + body)
         (tmp_path / f"{name}.classes.json").write_text((tmp_path / "data" / "classes.json").read_text())
     out = cxrdet("ensemble", tmp_path / "a.csv", tmp_path / "b.csv", "-o", tmp_path / "wbf.csv")
     assert out.returncode == 0, out.stderr
     assert json.loads((tmp_path / "wbf.classes.json").read_text())["classes"] == ["pneumonia", "effusion"]
-    out = cxrdet("evaluate", "--gt", tmp_path / "data" / "labels_fused.csv", "--pred", tmp_path / "wbf.csv",
-                 "--json", tmp_path / "m.json")
+    out = cxrdet(
+        "evaluate",
+        "--gt",
+        tmp_path / "data" / "labels_fused.csv",
+        "--pred",
+        tmp_path / "wbf.csv",
+        "--json",
+        tmp_path / "m.json",
+    )
     assert out.returncode == 0, out.stderr
     doc = json.loads((tmp_path / "m.json").read_text())
     assert {k: v["name"] for k, v in doc["per_class"].items()} == {"0": "pneumonia", "1": "effusion"}

@@ -21,8 +21,16 @@ def workspace(example_dataset, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("train_predict")
     (root / "home").mkdir()
-    convert(ConvertOptions(dicom_dir=example_dataset / "train", labels=example_dataset / "train.csv",
-                           out=root / "data", size=128, folds=2, progress=False))
+    convert(
+        ConvertOptions(
+            dicom_dir=example_dataset / "train",
+            labels=example_dataset / "train.csv",
+            out=root / "data",
+            size=128,
+            folds=2,
+            progress=False,
+        )
+    )
     return root
 
 
@@ -30,10 +38,25 @@ def workspace(example_dataset, tmp_path_factory) -> Path:
 def trained(workspace) -> tuple[Path, subprocess.CompletedProcess]:
     """Fold 0 trained for 2 epochs at 64 px (seconds on a CPU), with its OOF predictions."""
     work = workspace / "run"
-    result = cxrdet(workspace / "home", "train", CONFIG, "--fold", "0", "--data-root", workspace / "data",
-                    "--out", work, "--cfg-options", "ultralytics.epochs=2", "ultralytics.imgsz=64",
-                    "ultralytics.batch=4", "ultralytics.nbs=4", "predict.tta=false", "predict.conf=0",
-                    "predict.max_det=5")  # conf 0: the barely trained model still gives boxes to check
+    result = cxrdet(
+        workspace / "home",
+        "train",
+        CONFIG,
+        "--fold",
+        "0",
+        "--data-root",
+        workspace / "data",
+        "--out",
+        work,
+        "--cfg-options",
+        "ultralytics.epochs=2",
+        "ultralytics.imgsz=64",
+        "ultralytics.batch=4",
+        "ultralytics.nbs=4",
+        "predict.tta=false",
+        "predict.conf=0",
+        "predict.max_det=5",
+    )  # conf 0: the barely trained model still gives boxes to check
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return work, result
 
@@ -85,9 +108,22 @@ def test_predict_dicoms_with_tta_writes_original_pixels(trained, workspace, exam
 
     work, _ = trained
     out = workspace / "test_pred.csv"
-    result = cxrdet(workspace / "home", "predict", work / "fold0" / "weights" / "best.pt", "--source",
-                    example_dataset / "test", "--tta", "--conf", "0", "--max-det", "30", "--no-finding", "-o", out,
-                    "--no-progress")
+    result = cxrdet(
+        workspace / "home",
+        "predict",
+        work / "fold0" / "weights" / "best.pt",
+        "--source",
+        example_dataset / "test",
+        "--tta",
+        "--conf",
+        "0",
+        "--max-det",
+        "30",
+        "--no-finding",
+        "-o",
+        out,
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "hflip TTA + WBF" in result.stdout and "imgsz 64" in result.stdout
     table = read_table(out)
@@ -99,8 +135,15 @@ def test_predict_dicoms_with_tta_writes_original_pixels(trained, workspace, exam
         boxes = table.boxes[table.boxes["image_id"] == image_id]
         assert (boxes["x_max"] <= cols + 1e-6).all() and (boxes["y_max"] <= rows + 1e-6).all()
         assert (boxes["class_id"] == 14).sum() == 1  # --no-finding: one "No finding" box per image
-    again = cxrdet(workspace / "home", "predict", work / "fold0" / "weights" / "best.pt", "--source",
-                   example_dataset / "test", "-o", out)
+    again = cxrdet(
+        workspace / "home",
+        "predict",
+        work / "fold0" / "weights" / "best.pt",
+        "--source",
+        example_dataset / "test",
+        "-o",
+        out,
+    )
     assert again.returncode == 1 and "exists already" in again.stderr
     score = cxrdet(workspace / "home", "evaluate", "--gt", example_dataset / "test_labels.csv", "--pred", out)
     assert score.returncode == 0 and score.stdout.strip().splitlines()[-1].startswith("mAP@0.4: ")
@@ -112,28 +155,41 @@ def test_predict_on_converted_pngs_needs_no_png_size(trained, workspace):
 
     work, _ = trained
     out = workspace / "val.parquet"
-    result = cxrdet(workspace / "home", "predict", work / "fold0" / "weights" / "best.pt", "--source",
-                    workspace / "data" / "yolo" / "fold1" / "val.txt", "--workers", "0", "-o", out, "--no-progress")
+    result = cxrdet(
+        workspace / "home",
+        "predict",
+        work / "fold0" / "weights" / "best.pt",
+        "--source",
+        workspace / "data" / "yolo" / "fold1" / "val.txt",
+        "--workers",
+        "0",
+        "-o",
+        out,
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "PNG" in result.stdout
     folds = pd.read_csv(workspace / "data" / "folds.csv", dtype={"image_id": str})
     assert sorted(read_table(out).image_ids) == sorted(folds.loc[folds["fold"] == 1, "image_id"])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--cfg-options", "ultralytics.epoch=1"], "did you mean 'ultralytics.epochs'"),
-    (["--cfg-options", "lr0=0.1"], "did you mean 'ultralytics.lr0'"),
-    (["--fold", "0", "--all-folds"], "not both"),
-    (["--fold", "5"], "no split 'fold5'"),
-    (["--data-root", "/nonexistent"], "not a cxrdet convert output"),
-    (["--load-from", "/nonexistent/yolov5s.pt"], "never downloads"),
-    (["--fold", "1", "--resume"], "no "),
-    (["--fold", "1", "--resume", "auto"], "last.pt to resume from"),
-    (["--fold", "0", "--resume", "/nonexistent/last.pt"], "no /nonexistent/last.pt to resume from"),
-    (["--all-folds", "--resume", "/nonexistent/last.pt"], "continues one split"),
-    (["--cfg-options", "resume=/nonexistent/last.pt", "--fold", "0"], "no /nonexistent/last.pt"),
-    (["--cfg-options", "engine=mmdet"], "no such engine"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--cfg-options", "ultralytics.epoch=1"], "did you mean 'ultralytics.epochs'"),
+        (["--cfg-options", "lr0=0.1"], "did you mean 'ultralytics.lr0'"),
+        (["--fold", "0", "--all-folds"], "not both"),
+        (["--fold", "5"], "no split 'fold5'"),
+        (["--data-root", "/nonexistent"], "not a cxrdet convert output"),
+        (["--load-from", "/nonexistent/yolov5s.pt"], "never downloads"),
+        (["--fold", "1", "--resume"], "no "),
+        (["--fold", "1", "--resume", "auto"], "last.pt to resume from"),
+        (["--fold", "0", "--resume", "/nonexistent/last.pt"], "no /nonexistent/last.pt to resume from"),
+        (["--all-folds", "--resume", "/nonexistent/last.pt"], "continues one split"),
+        (["--cfg-options", "resume=/nonexistent/last.pt", "--fold", "0"], "no /nonexistent/last.pt"),
+        (["--cfg-options", "engine=mmdet"], "no such engine"),
+    ],
+)
 def test_train_rejects_bad_options_before_training(workspace, args, message, caplog):
     from cxrdet.cli import main
 
@@ -153,11 +209,22 @@ def test_predict_without_png_size_on_foreign_weights_is_explained(workspace, exa
     ckpt = torch.load(weights, weights_only=False)
     del ckpt["cxrdet"]  # as if trained by plain Ultralytics
     torch.save(ckpt, weights)
-    result = cxrdet(workspace / "home", "predict", weights, "--source", example_dataset / "test", "-o",
-                    tmp_path / "p.csv")
+    result = cxrdet(
+        workspace / "home", "predict", weights, "--source", example_dataset / "test", "-o", tmp_path / "p.csv"
+    )
     assert result.returncode == 1 and "--png-size" in result.stderr
-    ok = cxrdet(workspace / "home", "predict", weights, "--source", example_dataset / "test", "--png-size", "128",
-                "-o", tmp_path / "p.csv", "--no-progress")
+    ok = cxrdet(
+        workspace / "home",
+        "predict",
+        weights,
+        "--source",
+        example_dataset / "test",
+        "--png-size",
+        "128",
+        "-o",
+        tmp_path / "p.csv",
+        "--no-progress",
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert np.isclose(len(pd.read_csv(tmp_path / "p.csv")["image_id"].unique()), 4)
 
@@ -167,8 +234,18 @@ def test_test_command_scores_the_checkpoint_on_its_fold(trained, workspace):
     """``cxrdet test CONFIG CHECKPOINT``: the split recorded in the checkpoint, VinDr mAP per class."""
     work, _ = trained
     best = work / "fold0" / "weights" / "best.pt"
-    result = cxrdet(workspace / "home", "test", CONFIG, best, "--data-root", workspace / "data", "--cfg-options",
-                    "predict.tta=false", "predict.conf=0", "predict.max_det=5")
+    result = cxrdet(
+        workspace / "home",
+        "test",
+        CONFIG,
+        best,
+        "--data-root",
+        workspace / "data",
+        "--cfg-options",
+        "predict.tta=false",
+        "predict.conf=0",
+        "predict.max_det=5",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("mAP@0.4: ") and 0.0 <= float(last.split()[-1]) <= 1.0
@@ -194,8 +271,20 @@ def test_predict_with_config_and_checkpoint_equals_checkpoint_alone(trained, wor
     alone, with_config = workspace / "alone.csv", workspace / "with_config.csv"
     stdout = {}
     for out, model in ((alone, [best]), (with_config, [CONFIG, best])):
-        result = cxrdet(workspace / "home", "predict", *model, "--source", example_dataset / "test", "--conf", "0",
-                        "--max-det", "7", "-o", out, "--no-progress")
+        result = cxrdet(
+            workspace / "home",
+            "predict",
+            *model,
+            "--source",
+            example_dataset / "test",
+            "--conf",
+            "0",
+            "--max-det",
+            "7",
+            "-o",
+            out,
+            "--no-progress",
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         stdout[out] = result.stdout
     assert "hflip TTA" in stdout[with_config] and "hflip TTA" not in stdout[alone]  # the config's predict section
@@ -209,8 +298,7 @@ def test_packaged_config_paths_resolve_from_anywhere(workspace, caplog):
 
     work = workspace / "never_packaged"
     # a path that does not exist here is looked up among the shipped configs; the data check fails after it
-    assert main(["train", "yolo/yolov5n_192-e20_example.py", "--data-root", "/nonexistent", "--out",
-                 str(work)]) == 1
+    assert main(["train", "yolo/yolov5n_192-e20_example.py", "--data-root", "/nonexistent", "--out", str(work)]) == 1
     assert "not a cxrdet convert output" in caplog.text and not work.exists()
     caplog.clear()
     assert main(["train", "yolo/nope.py", "--out", str(work)]) == 1

@@ -43,5 +43,6 @@ def test_the_yolo_engine_from_its_config_and_from_a_checkpoint(tmp_path):
 def test_commands_do_not_name_an_engine(command):
     tree = ast.parse((COMMANDS / command).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
-        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
     assert not any("yolo" in m or "ultralytics" in m or "mmdet" in m for m in imported if m), imported

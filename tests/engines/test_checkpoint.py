@@ -37,13 +37,21 @@ class Points(Dataset):
 
 def make_runner(work_dir, epochs, resume=False, load_from=None):
     return Runner(
-        model=TinyRegressor(), work_dir=str(work_dir), experiment_name=f"e{epochs}{resume}",
-        train_dataloader=dict(dataset=Points(), sampler=dict(type="DefaultSampler", shuffle=False),
-                              batch_size=4, collate_fn=dict(type="default_collate")),
+        model=TinyRegressor(),
+        work_dir=str(work_dir),
+        experiment_name=f"e{epochs}{resume}",
+        train_dataloader=dict(
+            dataset=Points(),
+            sampler=dict(type="DefaultSampler", shuffle=False),
+            batch_size=4,
+            collate_fn=dict(type="default_collate"),
+        ),
         optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.001)),
         train_cfg=dict(by_epoch=True, max_epochs=epochs),
         default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=1), logger=None),
-        resume=resume, load_from=load_from, log_level="ERROR",
+        resume=resume,
+        load_from=load_from,
+        log_level="ERROR",
     )
 
 
@@ -64,9 +72,8 @@ def test_resume_own_checkpoint_and_only_inside_the_context(tmp_path):
 def test_untrusted_files_keep_the_safe_default(tmp_path):
     make_runner(tmp_path / "run", epochs=1).train()
     outside = tmp_path / "elsewhere"
-    with trusted_checkpoints([outside]):
-        with pytest.raises(pickle.UnpicklingError):
-            make_runner(tmp_path / "run", epochs=2, resume=True).train()
+    with trusted_checkpoints([outside]), pytest.raises(pickle.UnpicklingError):
+        make_runner(tmp_path / "run", epochs=2, resume=True).train()
     # a plain weights file from anywhere loads with the safe default
     weights = tmp_path / "weights.pth"
     torch.save({"state_dict": TinyRegressor().state_dict()}, weights)

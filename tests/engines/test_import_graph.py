@@ -29,7 +29,9 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             out.add(base)
             out.update(f"{base}.{alias.name}" for alias in node.names)
     return out
@@ -51,7 +53,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         stack.pop()
@@ -93,6 +95,9 @@ def test_the_checker_finds_a_cycle():
 
 @pytest.mark.parametrize("library", ["ultralytics"])
 def test_only_the_yolo_engine_imports_ultralytics(library):
-    users = sorted(_module_name(p) for p in ROOT.rglob("*.py")
-                   if any(m == library or m.startswith(library + ".") for m in _imports(p)))
+    users = sorted(
+        _module_name(p)
+        for p in ROOT.rglob("*.py")
+        if any(m == library or m.startswith(library + ".") for m in _imports(p))
+    )
     assert users and all(u.startswith("cxrdet.engines.yolo.") for u in users), users

@@ -61,8 +61,16 @@ def converted(example_dataset, tmp_path_factory) -> Path:
     from cxrdet.preprocess.convert import ConvertOptions, convert
 
     out = tmp_path_factory.mktemp("ddp") / "data"
-    convert(ConvertOptions(dicom_dir=example_dataset / "train", labels=example_dataset / "train.csv", out=out,
-                           size=64, folds=2, progress=False))
+    convert(
+        ConvertOptions(
+            dicom_dir=example_dataset / "train",
+            labels=example_dataset / "train.csv",
+            out=out,
+            size=64,
+            folds=2,
+            progress=False,
+        )
+    )
     return out
 
 
@@ -87,8 +95,14 @@ def test_ddp_file_rebuilds_a_trainer_that_scores_vindr_map(converted, tmp_path, 
         ddp_file = dist.generate_ddp_file(trainer)
         env = dict(os.environ)  # what a DDP worker inherits from the sandboxed parent
     report = tmp_path / "report.json"
-    result = subprocess.run([sys.executable, "-c", CHECK, ddp_file, str(report)], capture_output=True, text=True,
-                            env=env, cwd=tmp_path, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK, ddp_file, str(report)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     got = json.loads(report.read_text())
     assert got["trainer"] == "cxrdet.engines.yolo.trainer.CxrdetTrainer"  # module-level class, rebuilt by name

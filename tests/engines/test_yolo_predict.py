@@ -12,13 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxrdet.engines.yolo.predict import (PredictOptions, _assemble, append_no_finding, boxes_to_original,
-                                         detections_for)
+from cxrdet.engines.yolo.frames import InferenceImages, Prepared, collate, read_dicom_png_frame, read_png, source_resize
+from cxrdet.engines.yolo.letterbox import Letterbox
+from cxrdet.engines.yolo.predict import PredictOptions, _assemble, append_no_finding, boxes_to_original, detections_for
 from cxrdet.errors import InputError
 from cxrdet.io.predictions import BoxTable
-from cxrdet.engines.yolo.frames import (InferenceImages, Prepared, collate, read_dicom_png_frame, read_png,
-                                        source_resize)
-from cxrdet.engines.yolo.letterbox import Letterbox
 from cxrdet.io.sources import SourceImage, find_sources
 from cxrdet.preprocess.geometry import Resize
 from cxrdet.structures import Detections
@@ -32,8 +30,16 @@ def converted(example_dataset, tmp_path_factory) -> Path:
     from cxrdet.preprocess.convert import ConvertOptions, convert
 
     out = tmp_path_factory.mktemp("yolo_predict")
-    convert(ConvertOptions(dicom_dir=example_dataset / "train", labels=example_dataset / "train.csv",
-                           out=out / "train", size=160, folds=2, progress=False))
+    convert(
+        ConvertOptions(
+            dicom_dir=example_dataset / "train",
+            labels=example_dataset / "train.csv",
+            out=out / "train",
+            size=160,
+            folds=2,
+            progress=False,
+        )
+    )
     convert(ConvertOptions(dicom_dir=example_dataset / "test", out=out / "test", size=160, progress=False))
     return out
 
@@ -86,8 +92,10 @@ def test_known_dicom_boxes_come_back_in_dicom_pixels(example_dataset):
             continue
         prepared = dataset[index]
         assert prepared.error is None
-        assert (prepared.resize.original_height, prepared.resize.original_width) == \
-            (truth[item.image_id]["rows"], truth[item.image_id]["cols"])
+        assert (prepared.resize.original_height, prepared.resize.original_width) == (
+            truth[item.image_id]["rows"],
+            truth[item.image_id]["cols"],
+        )
         boxes = np.array([f["box"] for f in truth[item.image_id]["findings"]], float)
         canvas = np.stack([_forward(b, prepared.resize, prepared.letterbox) for b in boxes])
         outputs = [np.column_stack([canvas, np.full(len(boxes), 0.9), np.arange(len(boxes))])]
@@ -178,8 +186,11 @@ def test_collate_pads_bottom_right_and_keeps_failures(converted):
 
 
 def test_append_no_finding_scores_one_minus_the_top_finding():
-    dets = [Detections("a", [[0, 0, 5, 5], [1, 1, 4, 4]], [0.3, 0.9], [0, 8]), Detections("b"),
-            Detections("c", [[0, 0, 1, 1]], [0.5], [14])]
+    dets = [
+        Detections("a", [[0, 0, 5, 5], [1, 1, 4, 4]], [0.3, 0.9], [0, 8]),
+        Detections("b"),
+        Detections("c", [[0, 0, 1, 1]], [0.5], [14]),
+    ]
     out = append_no_finding(BoxTable.from_detections(dets))
     normal = out.boxes[out.boxes["class_id"] == 14].set_index("image_id")["score"]
     assert normal.to_dict() == pytest.approx({"a": 0.1, "b": 1.0, "c": 1.0})  # c's own class-14 row replaced
@@ -193,8 +204,9 @@ def untrained(converted, tmp_path_factory) -> Path:
     from cxrdet.engines.yolo.checkpoints import untrained_checkpoint
     from cxrdet.engines.yolo.config import resolve_config
 
-    cfg = resolve_config(Path(__file__).parents[2] / "configs" / "yolo" / "yolov5n_192-e20_example.py",
-                         ["ultralytics.imgsz=128"])
+    cfg = resolve_config(
+        Path(__file__).parents[2] / "configs" / "yolo" / "yolov5n_192-e20_example.py", ["ultralytics.imgsz=128"]
+    )
     return untrained_checkpoint(cfg, tmp_path_factory.mktemp("untrained") / "untrained.pt", png_size=160)
 
 
@@ -257,25 +269,49 @@ def test_a_crashing_decoder_costs_its_image_only(untrained, example_dataset, tmp
 
     ids = sorted(p.stem for p in (example_dataset / "test").glob("*.dicom"))
     monkeypatch.setattr(sources, "read_dicom_png_frame", _hostile_frame(ids[0], ids[2]))
-    result = predict(untrained, find_sources(example_dataset / "test"),
-                     PredictOptions(conf=0.0, max_det=5, batch=2, workers=workers, progress=False))
-    assert result.failures == {ids[0]: "decoder crashed: SIGABRT in the worker process",
-                               ids[2]: "decoder crashed: PanicException raised in the worker process"}
+    result = predict(
+        untrained,
+        find_sources(example_dataset / "test"),
+        PredictOptions(conf=0.0, max_det=5, batch=2, workers=workers, progress=False),
+    )
+    assert result.failures == {
+        ids[0]: "decoder crashed: SIGABRT in the worker process",
+        ids[2]: "decoder crashed: PanicException raised in the worker process",
+    }
     assert list(result.table.image_ids) == ids  # every image listed, the failed ones without boxes
     per_image = result.table.boxes.groupby("image_id").size()
     assert set(per_image.index) == {ids[1], ids[3]} and (per_image == 5).all()
 
 
-def test_cli_lists_unreadable_images_beside_the_predictions_and_submit_warns(untrained, example_dataset, tmp_path,
-                                                                             caplog):
+def test_cli_lists_unreadable_images_beside_the_predictions_and_submit_warns(
+    untrained, example_dataset, tmp_path, caplog
+):
     from cxrdet.cli import main
 
     source = tmp_path / "dicoms"
     shutil.copytree(example_dataset / "test", source)
     (source / "broken.dicom").write_bytes(b"DICM but not really")
     out = tmp_path / "pred.csv"
-    assert main(["predict", str(untrained), "--source", str(source), "-o", str(out), "--conf", "0.0",
-                 "--max-det", "3", "--workers", "1", "--no-progress"]) == 1
+    assert (
+        main(
+            [
+                "predict",
+                str(untrained),
+                "--source",
+                str(source),
+                "-o",
+                str(out),
+                "--conf",
+                "0.0",
+                "--max-det",
+                "3",
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 1
+    )
     failures = pd.read_csv(tmp_path / "pred.failures.csv")
     assert failures["image_id"].tolist() == ["broken"] and "not a DICOM file" in failures["reason"][0]
     ids = sorted(p.stem for p in source.glob("*.dicom"))

@@ -60,31 +60,41 @@ def test_yolov5u_sizes_build_from_ultralytics_yaml_with_14_classes(tmp_path):
     assert params == sorted(params) and 2.0e6 < params[0] < 3.0e6 and params[-1] > 90e6
 
 
-@pytest.mark.parametrize("name, expected", [("yolov5n", "yolov5nu.yaml"), ("yolov5su", "yolov5su.yaml"),
-                                            ("yolov5x.yaml", "yolov5xu.yaml"), ("yolov5lu.yaml", "yolov5lu.yaml")])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("yolov5n", "yolov5nu.yaml"),
+        ("yolov5su", "yolov5su.yaml"),
+        ("yolov5x.yaml", "yolov5xu.yaml"),
+        ("yolov5lu.yaml", "yolov5lu.yaml"),
+    ],
+)
 def test_model_names(name, expected):
     assert yolo_config.model_yaml(name) == expected
 
 
-@pytest.mark.parametrize("options, message", [
-    (["epochs=3"], r"did you mean 'ultralytics\.epochs'"),
-    (["ultralytics.epoch=3"], r"did you mean 'ultralytics\.epochs'"),
-    (["ultralytics.data=x.yaml"], "set by cxrdet: use data_root and --fold"),
-    (["ultralytics.pretrained=true"], "use load_from"),
-    (["model=yolov8n"], "expected yolov5n"),
-    (["model=yolov5s.pt"], "weights go in load_from"),
-    (["load_from=/nonexistent/yolov5su.pt"], "never downloads"),
-    (["best_metric=map50"], "best_metric"),
-    (["engine=mmdet"], "engine"),
-    (["vindr_iou=0"], "vindr_iou"),
-    (["predict.tta=1"], "expects true or false"),
-    (["oof=yes"], "expects true or false"),
-    (["randomness.seed=abc"], "randomness.seed"),
-    (["randomness.sed=1"], r"did you mean 'randomness\.seed'"),
-    (["resume=3"], "resume="),
-    (["resume=[1]"], "resume="),
-    (["ultralytics.resume=true"], "set by cxrdet: use resume"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["epochs=3"], r"did you mean 'ultralytics\.epochs'"),
+        (["ultralytics.epoch=3"], r"did you mean 'ultralytics\.epochs'"),
+        (["ultralytics.data=x.yaml"], "set by cxrdet: use data_root and --fold"),
+        (["ultralytics.pretrained=true"], "use load_from"),
+        (["model=yolov8n"], "expected yolov5n"),
+        (["model=yolov5s.pt"], "weights go in load_from"),
+        (["load_from=/nonexistent/yolov5su.pt"], "never downloads"),
+        (["best_metric=map50"], "best_metric"),
+        (["engine=mmdet"], "engine"),
+        (["vindr_iou=0"], "vindr_iou"),
+        (["predict.tta=1"], "expects true or false"),
+        (["oof=yes"], "expects true or false"),
+        (["randomness.seed=abc"], "randomness.seed"),
+        (["randomness.sed=1"], r"did you mean 'randomness\.seed'"),
+        (["resume=3"], "resume="),
+        (["resume=[1]"], "resume="),
+        (["ultralytics.resume=true"], "set by cxrdet: use resume"),
+    ],
+)
 def test_config_errors_are_explained(options, message):
     with pytest.raises(ConfigError, match=message):
         yolo_config.resolve_config(EXAMPLE_CONFIG, options)
@@ -94,7 +104,9 @@ def test_ultralytics_section_is_type_checked_by_ultralytics(tmp_path):
     from cxrdet.engines.yolo.fit import check_args as _check_args
     from cxrdet.engines.yolo.sandbox import ultralytics_sandbox
 
-    cfg = yolo_config.resolve_config(EXAMPLE_CONFIG, ["ultralytics.epochs=many"])  # keys-only section: Ultralytics judges
+    cfg = yolo_config.resolve_config(
+        EXAMPLE_CONFIG, ["ultralytics.epochs=many"]
+    )  # keys-only section: Ultralytics judges
     with ultralytics_sandbox(tmp_path), pytest.raises(ConfigError, match="epochs"):
         _check_args({**cfg["ultralytics"], "model": "yolov5nu.yaml", "data": "x.yaml"})
 
@@ -170,11 +182,22 @@ def test_local_amp_check_is_off_on_cpu():
 
 @pytest.fixture()
 def validation() -> VindrValidation:
-    gt = BoxTable(pd.DataFrame({"image_id": ["a", "a"], "class_id": [0, 8], "score": [1.0, 1.0],
-                                "x_min": [100.0, 900.0], "y_min": [200.0, 900.0], "x_max": [700.0, 1100.0],
-                                "y_max": [800.0, 1150.0]}),
-                  pd.DataFrame({"height": [2048.0, 512.0], "width": [1792.0, 512.0]},
-                               index=pd.Index(["a", "b"], name="image_id")))
+    gt = BoxTable(
+        pd.DataFrame(
+            {
+                "image_id": ["a", "a"],
+                "class_id": [0, 8],
+                "score": [1.0, 1.0],
+                "x_min": [100.0, 900.0],
+                "y_min": [200.0, 900.0],
+                "x_max": [700.0, 1100.0],
+                "y_max": [800.0, 1150.0],
+            }
+        ),
+        pd.DataFrame(
+            {"height": [2048.0, 512.0], "width": [1792.0, 512.0]}, index=pd.Index(["a", "b"], name="image_id")
+        ),
+    )
     return VindrValidation(gt, {"a": Resize(2048, 1792, 160, 140), "b": Resize(512, 512, 160, 160)})
 
 
@@ -200,11 +223,21 @@ def test_validator_maps_letterboxed_predictions_to_dicom_pixels(validation, tmp_
         dicom = validation.gt.boxes.iloc[:, 3:].to_numpy()
         gain = np.array([168 / 140, 192 / 160]) * np.array([140 / 1792, 160 / 2048])  # DICOM -> canvas, x and y
         canvas = dicom * np.tile(gain, 2) + np.array([12, 0, 12, 0])
-        pred = {"bboxes": torch.tensor(canvas, dtype=torch.float32), "conf": torch.tensor([0.9, 0.3]),
-                "cls": torch.tensor([0.0, 8.0]), "extra": torch.zeros(2, 0)}
-        batch = {"batch_idx": torch.zeros(0), "cls": torch.zeros(0, 1), "bboxes": torch.zeros(0, 4),
-                 "ori_shape": [(160, 140)], "img": torch.zeros(1, 3, 192, 192),
-                 "ratio_pad": [((192 / 160, 168 / 140), (12, 0))], "im_file": ["/x/images/a.png"]}
+        pred = {
+            "bboxes": torch.tensor(canvas, dtype=torch.float32),
+            "conf": torch.tensor([0.9, 0.3]),
+            "cls": torch.tensor([0.0, 8.0]),
+            "extra": torch.zeros(2, 0),
+        }
+        batch = {
+            "batch_idx": torch.zeros(0),
+            "cls": torch.zeros(0, 1),
+            "bboxes": torch.zeros(0, 4),
+            "ori_shape": [(160, 140)],
+            "img": torch.zeros(1, 3, 192, 192),
+            "ratio_pad": [((192 / 160, 168 / 140), (12, 0))],
+            "im_file": ["/x/images/a.png"],
+        }
         v.collect_vindr([pred], batch)
     (det,) = v._vindr_dets
     assert det.image_id == "a" and np.array_equal(det.labels, [0, 8])
@@ -234,8 +267,16 @@ def test_fitness_follows_best_metric(validation, tmp_path, monkeypatch, best_met
 def test_validation_from_convert_reads_fused_labels_and_scales(example_dataset, tmp_path):
     from cxrdet.preprocess.convert import ConvertOptions, convert
 
-    convert(ConvertOptions(dicom_dir=example_dataset / "train", labels=example_dataset / "train.csv",
-                           out=tmp_path, size=128, folds=2, progress=False))
+    convert(
+        ConvertOptions(
+            dicom_dir=example_dataset / "train",
+            labels=example_dataset / "train.csv",
+            out=tmp_path,
+            size=128,
+            folds=2,
+            progress=False,
+        )
+    )
     val = VindrValidation.from_convert(tmp_path, tmp_path / "yolo" / "fold1" / "val.txt")
     folds = pd.read_csv(tmp_path / "folds.csv", dtype={"image_id": str})
     ids = sorted(folds.loc[folds["fold"] == 1, "image_id"])
@@ -255,8 +296,9 @@ def test_combined_oof_needs_every_fold(tmp_path):
     fold0 = BoxTable.from_detections([Detections("a", [[1, 2, 3, 4]], [0.5], [3]), Detections("b")])
     write_predictions(fold0, tmp_path / "oof_fold0.csv")
     assert yolo_oof.combine_oof(tmp_path, dataset) is None  # fold 1 missing
-    write_predictions(BoxTable.from_detections([Detections("c", [[5, 6, 7, 8]], [0.25], [8])]),
-                      tmp_path / "oof_fold1.csv")
+    write_predictions(
+        BoxTable.from_detections([Detections("c", [[5, 6, 7, 8]], [0.25], [8])]), tmp_path / "oof_fold1.csv"
+    )
     combined = read_table(yolo_oof.combine_oof(tmp_path, dataset))
     assert sorted(combined.image_ids) == ["a", "b", "c"] and len(combined) == 2
     assert sorted(combined.boxes["class_id"]) == [3, 8]
@@ -275,8 +317,12 @@ def test_mmengine_names_reach_ultralytics(tmp_path):
     assert cfg["randomness"] == {"seed": 7} and cfg["resume"] is False
     args = ultralytics_args(cfg, yolo_dataset.Dataset(tmp_path, 192, 8, ["fold0"]), "fold0", tmp_path / "w")
     assert args["seed"] == 7 and args["pretrained"] == str(weights.resolve()) and args["project"] == str(tmp_path / "w")
-    assert args[SETTINGS_KEY] == {"data_root": str(tmp_path.resolve()), "val_list": str((tmp_path / "val.txt").resolve()),
-                                  "vindr_iou": 0.4, "best_metric": "vindr_map"}
+    assert args[SETTINGS_KEY] == {
+        "data_root": str(tmp_path.resolve()),
+        "val_list": str((tmp_path / "val.txt").resolve()),
+        "vindr_iou": 0.4,
+        "best_metric": "vindr_map",
+    }
     assert yolo_config.resolve_config(EXAMPLE_CONFIG)["randomness"] == {"seed": 0}  # the shipped recipe's seed
 
 

@@ -13,8 +13,7 @@ from cxrdet.ops.arrays import FlatBoxes
 KINDS = ("plain", "rounded", "duplicates", "border", "messy")
 
 
-def make_case(seed: int, kind: str = "plain", n_models: int | None = None, n_boxes: int = 30,
-              n_labels: int = 3):
+def make_case(seed: int, kind: str = "plain", n_models: int | None = None, n_boxes: int = 30, n_labels: int = 3):
     """One image's per-model (boxes, scores, labels) lists, normalised coordinates.
 
     Kinds: ``plain`` (continuous values), ``rounded`` (scores and coordinates rounded: many ties),
@@ -109,5 +108,6 @@ def stack_images(cases, seed: int = 0) -> FlatBoxes:
         pos = np.flatnonzero(key == k)
         within[pos] = np.sort(order[pos])
     n_models = max(len(c[0]) for c in cases)
-    return FlatBoxes(cat[0][within], cat[1][within], cat[2][within], cat[3][within], cat[4][within],
-                     n_models, len(cases))
+    return FlatBoxes(
+        cat[0][within], cat[1][within], cat[2][within], cat[3][within], cat[4][within], n_models, len(cases)
+    )

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from ensemble_cases import assert_same, oracle
 
-from cxrdet.io.sizes import read_sizes
 from cxrdet.ensemble.fuse import ensemble_tables, fuse, prepare
 from cxrdet.errors import ConfigError, InputError
+from cxrdet.io.sizes import read_sizes
 from cxrdet.structures import BoxTable
 
 COLS = ["x_min", "y_min", "x_max", "y_max"]
@@ -22,14 +22,37 @@ def _table(rng, ids, hw, name, p_normal=0.5, n_max=12, sizes=True):
         k = int(rng.integers(0, n_max))
         h, w = hw[i]
         x1, y1 = rng.uniform(-20, w * 0.8, k), rng.uniform(0, h * 0.8, k)
-        rows.append(pd.DataFrame({"image_id": image, "class_id": rng.integers(0, 14, k),
-                                  "score": np.round(rng.uniform(0, 1, k), 2), "x_min": x1, "y_min": y1,
-                                  "x_max": x1 + rng.uniform(1, w * 0.3, k), "y_max": y1 + rng.uniform(1, h * 0.3, k)}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "image_id": image,
+                    "class_id": rng.integers(0, 14, k),
+                    "score": np.round(rng.uniform(0, 1, k), 2),
+                    "x_min": x1,
+                    "y_min": y1,
+                    "x_max": x1 + rng.uniform(1, w * 0.3, k),
+                    "y_max": y1 + rng.uniform(1, h * 0.3, k),
+                }
+            )
+        )
         if rng.uniform() < p_normal:
-            rows.append(pd.DataFrame({"image_id": [image], "class_id": [14], "score": [rng.uniform()],
-                                      "x_min": [0.0], "y_min": [0.0], "x_max": [1.0], "y_max": [1.0]}))
-    images = pd.DataFrame({"height": hw[:, 0] if sizes else np.nan, "width": hw[:, 1] if sizes else np.nan},
-                          index=pd.Index(ids, name="image_id"))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "image_id": [image],
+                        "class_id": [14],
+                        "score": [rng.uniform()],
+                        "x_min": [0.0],
+                        "y_min": [0.0],
+                        "x_max": [1.0],
+                        "y_max": [1.0],
+                    }
+                )
+            )
+    images = pd.DataFrame(
+        {"height": hw[:, 0] if sizes else np.nan, "width": hw[:, 1] if sizes else np.nan},
+        index=pd.Index(ids, name="image_id"),
+    )
     return BoxTable(pd.concat(rows, ignore_index=True), images, name)
 
 
@@ -44,19 +67,27 @@ def setup():
 def _per_image_oracle(fn, tables, image, hw, **kwargs):
     scale = np.array([hw[1], hw[0], hw[1], hw[0]])
     parts = [t.boxes[(t.boxes.image_id == image) & (t.boxes.class_id != 14)] for t in tables]
-    b, s, l = oracle(fn, [p[COLS].to_numpy() / scale for p in parts], [p.score.to_numpy() for p in parts],
-                     [p.class_id.to_numpy() for p in parts], **kwargs)
+    b, s, l = oracle(
+        fn,
+        [p[COLS].to_numpy() / scale for p in parts],
+        [p.score.to_numpy() for p in parts],
+        [p.class_id.to_numpy() for p in parts],
+        **kwargs,
+    )
     finite = np.isfinite(b).all(axis=1)  # ensemble_tables drops the NaN boxes of all-zero-score clusters
     return b[finite] * scale, s[finite], l[finite]
 
 
-@pytest.mark.parametrize("method,fn,kwargs", [
-    ("wbf", ensemble_boxes.weighted_boxes_fusion, dict(iou_thr=0.5, skip_box_thr=0.1, conf_type="max")),
-    ("wbf", ensemble_boxes.weighted_boxes_fusion, dict(iou_thr=0.3, allows_overflow=True)),
-    ("nmw", ensemble_boxes.non_maximum_weighted, dict(iou_thr=0.4)),
-    ("soft_nms", ensemble_boxes.soft_nms, dict(iou_thr=0.4, sigma=0.3, thresh=0.02)),
-    ("nms", ensemble_boxes.nms, dict(iou_thr=0.4)),
-])
+@pytest.mark.parametrize(
+    "method,fn,kwargs",
+    [
+        ("wbf", ensemble_boxes.weighted_boxes_fusion, dict(iou_thr=0.5, skip_box_thr=0.1, conf_type="max")),
+        ("wbf", ensemble_boxes.weighted_boxes_fusion, dict(iou_thr=0.3, allows_overflow=True)),
+        ("nmw", ensemble_boxes.non_maximum_weighted, dict(iou_thr=0.4)),
+        ("soft_nms", ensemble_boxes.soft_nms, dict(iou_thr=0.4, sigma=0.3, thresh=0.02)),
+        ("nms", ensemble_boxes.nms, dict(iou_thr=0.4)),
+    ],
+)
 def test_pixel_tables_match_ensemble_boxes_per_image(setup, method, fn, kwargs, caplog):
     ids, hw, tables = setup
     out = ensemble_tables(tables, method, weights=[1, 2, 1], **kwargs)
@@ -109,15 +140,18 @@ def test_missing_images(setup):
     assert list(out.images.index) == ids
 
 
-@pytest.mark.parametrize("column,value,message", [
-    ("score", np.nan, "score is NaN"),
-    ("score", -0.1, r"score must be in \[0, 1\]"),
-    ("score", 1.5, r"score must be in \[0, 1\]"),
-    ("x_min", np.inf, "a coordinate is NaN or infinite"),
-    ("x_max", -5.0, "x_max < x_min"),
-    ("y_max", -5.0, "y_max < y_min"),
-    ("class_id", 15, "class_id must be an integer in 0..14"),
-])
+@pytest.mark.parametrize(
+    "column,value,message",
+    [
+        ("score", np.nan, "score is NaN"),
+        ("score", -0.1, r"score must be in \[0, 1\]"),
+        ("score", 1.5, r"score must be in \[0, 1\]"),
+        ("x_min", np.inf, "a coordinate is NaN or infinite"),
+        ("x_max", -5.0, "x_max < x_min"),
+        ("y_max", -5.0, "y_max < y_min"),
+        ("class_id", 15, "class_id must be an integer in 0..14"),
+    ],
+)
 def test_bad_values_name_the_file_and_box(setup, column, value, message):
     ids, hw, tables = setup
     boxes = tables[2].boxes.copy()
@@ -152,8 +186,14 @@ def test_sizes(setup, tmp_path):
     path = tmp_path / "meta.csv"
     pd.DataFrame({"image_id": ids, "original_height": hw[:, 0], "original_width": hw[:, 1]}).to_csv(path, index=False)
     with_sizes = ensemble_tables(unsized, sizes=read_sizes(path))
-    sized = [BoxTable(t.boxes, pd.DataFrame({"height": hw[:, 0], "width": hw[:, 1]},
-                                            index=pd.Index(ids, name="image_id")), t.source) for t in unsized]
+    sized = [
+        BoxTable(
+            t.boxes,
+            pd.DataFrame({"height": hw[:, 0], "width": hw[:, 1]}, index=pd.Index(ids, name="image_id")),
+            t.source,
+        )
+        for t in unsized
+    ]
     pd.testing.assert_frame_equal(with_sizes.boxes, ensemble_tables(sized).boxes)
     by_max = ensemble_tables(unsized, unknown_size="max")
     assert by_max.images["height"].isna().all()  # sizes stay unknown in the output
@@ -176,11 +216,24 @@ def test_prepared_input_gives_the_same_result_for_every_call(setup):
 
 def test_clusters_of_zero_scores_are_dropped_not_nan(setup, caplog):
     ids, hw, tables = setup
-    boxes = pd.DataFrame({"image_id": ids[0], "class_id": 3, "score": 0.0, "x_min": [10.0, 12.0],
-                          "y_min": [10.0, 10.0], "x_max": [200.0, 202.0], "y_max": [300.0, 300.0]})
+    boxes = pd.DataFrame(
+        {
+            "image_id": ids[0],
+            "class_id": 3,
+            "score": 0.0,
+            "x_min": [10.0, 12.0],
+            "y_min": [10.0, 10.0],
+            "x_max": [200.0, 202.0],
+            "y_max": [300.0, 300.0],
+        }
+    )
     table = BoxTable(boxes, tables[0].images, "zeros.csv")
-    theirs = oracle(ensemble_boxes.weighted_boxes_fusion, [boxes[COLS].to_numpy() / 4000], [boxes.score.to_numpy()],
-                    [boxes.class_id.to_numpy()])
+    theirs = oracle(
+        ensemble_boxes.weighted_boxes_fusion,
+        [boxes[COLS].to_numpy() / 4000],
+        [boxes.score.to_numpy()],
+        [boxes.class_id.to_numpy()],
+    )
     assert np.isnan(theirs[0]).all()  # ensemble-boxes divides by the cluster's zero score sum
     out = ensemble_tables([table, table])
     assert len(out) == 0 and "all scored 0" in caplog.text

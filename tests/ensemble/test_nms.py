@@ -13,10 +13,14 @@ from cxrdet.ops.nmw import nmw_many
 
 def _case(seed):
     rng = np.random.default_rng(2000 + seed)
-    case = make_case(seed, KINDS[seed % len(KINDS)], n_boxes=int(rng.choice([4, 25, 70])),
-                     n_labels=int(rng.integers(1, 4)))
-    weights = [None, [int(v) for v in rng.integers(1, 4, len(case[0]))],
-               [float(v) for v in rng.uniform(0.3, 2, len(case[0]))]][seed % 3]
+    case = make_case(
+        seed, KINDS[seed % len(KINDS)], n_boxes=int(rng.choice([4, 25, 70])), n_labels=int(rng.integers(1, 4))
+    )
+    weights = [
+        None,
+        [int(v) for v in rng.integers(1, 4, len(case[0]))],
+        [float(v) for v in rng.uniform(0.3, 2, len(case[0]))],
+    ][seed % 3]
     return rng, case, weights
 
 
@@ -31,26 +35,33 @@ def test_nms_matches_ensemble_boxes():
     for seed in range(80):
         rng, case, weights = _case(seed)
         iou_thr = float(rng.choice([0.0, 0.3, 0.5, 0.8]))
-        _check(cx.nms(*case, iou_thr=iou_thr, weights=weights),
-               oracle(ensemble_boxes.nms, *case, iou_thr=iou_thr, weights=weights))
+        _check(
+            cx.nms(*case, iou_thr=iou_thr, weights=weights),
+            oracle(ensemble_boxes.nms, *case, iou_thr=iou_thr, weights=weights),
+        )
 
 
 @pytest.mark.parametrize("method", [1, 2, 3])
 def test_soft_nms_matches_ensemble_boxes(method):
     for seed in range(50):
         rng, case, weights = _case(seed)
-        kwargs = dict(method=method, iou_thr=float(rng.choice([0.0, 0.3, 0.5])), weights=weights,
-                      sigma=float(rng.choice([0.1, 0.5, 2.0])), thresh=float(rng.choice([0.001, 0.05, 0.3])))
+        kwargs = dict(
+            method=method,
+            iou_thr=float(rng.choice([0.0, 0.3, 0.5])),
+            weights=weights,
+            sigma=float(rng.choice([0.1, 0.5, 2.0])),
+            thresh=float(rng.choice([0.001, 0.05, 0.3])),
+        )
         _check(cx.soft_nms(*case, **kwargs), oracle(ensemble_boxes.soft_nms, *case, **kwargs))
 
 
 def test_nmw_matches_ensemble_boxes():
     for seed in range(80):
         rng, case, weights = _case(seed)
-        kwargs = dict(weights=weights, iou_thr=float(rng.choice([0.0, 0.3, 0.55])),
-                      skip_box_thr=float(rng.choice([0.0, 0.2])))
-        _check(cx.non_maximum_weighted(*case, **kwargs),
-               oracle(ensemble_boxes.non_maximum_weighted, *case, **kwargs))
+        kwargs = dict(
+            weights=weights, iou_thr=float(rng.choice([0.0, 0.3, 0.55])), skip_box_thr=float(rng.choice([0.0, 0.2]))
+        )
+        _check(cx.non_maximum_weighted(*case, **kwargs), oracle(ensemble_boxes.non_maximum_weighted, *case, **kwargs))
 
 
 def test_soft_nms_returns_original_scores_of_kept_boxes():
@@ -67,12 +78,17 @@ def test_many_images_in_one_call_match_per_image_results(monkeypatch):
     cases = [make_case(seed, KINDS[seed % len(KINDS)], n_models=3, n_boxes=20) for seed in range(30)]
     flat = stack_images(cases, seed=2)
     runs = [
-        (cx.nms_many(flat, iou_thr=0.4, weights=[1, 2, 1]), ensemble_boxes.nms,
-         dict(iou_thr=0.4, weights=[1, 2, 1])),
-        (cx.soft_nms_many(flat, method=2, sigma=0.3, thresh=0.05), ensemble_boxes.soft_nms,
-         dict(method=2, sigma=0.3, thresh=0.05)),
-        (nmw_many(flat, weights=[3, 1, 1], iou_thr=0.5), ensemble_boxes.non_maximum_weighted,
-         dict(weights=[3, 1, 1], iou_thr=0.5)),
+        (cx.nms_many(flat, iou_thr=0.4, weights=[1, 2, 1]), ensemble_boxes.nms, dict(iou_thr=0.4, weights=[1, 2, 1])),
+        (
+            cx.soft_nms_many(flat, method=2, sigma=0.3, thresh=0.05),
+            ensemble_boxes.soft_nms,
+            dict(method=2, sigma=0.3, thresh=0.05),
+        ),
+        (
+            nmw_many(flat, weights=[3, 1, 1], iou_thr=0.5),
+            ensemble_boxes.non_maximum_weighted,
+            dict(weights=[3, 1, 1], iou_thr=0.5),
+        ),
     ]
     for fused, fn, kwargs in runs:
         assert np.all(np.diff(fused.images) >= 0)

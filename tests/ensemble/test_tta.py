@@ -15,8 +15,9 @@ COLS = ["x_min", "y_min", "x_max", "y_max"]
 
 def _table(boxes, classes, source="flipped.csv", height=1000.0, width=500.0):
     b = np.asarray(boxes, dtype=float)
-    frame = pd.DataFrame({"image_id": "a", "class_id": classes, "score": np.linspace(0.9, 0.5, len(b)),
-                          **dict(zip(COLS, b.T))})
+    frame = pd.DataFrame(
+        {"image_id": "a", "class_id": classes, "score": np.linspace(0.9, 0.5, len(b)), **dict(zip(COLS, b.T))}
+    )
     images = pd.DataFrame({"height": [height], "width": [width]}, index=pd.Index(["a"], name="image_id"))
     return BoxTable(frame, images, source)
 
@@ -77,15 +78,25 @@ def test_merge_tta_fuses_original_with_mapped_back_predictions():
     original = _table([[10, 20, 110, 220], [300, 300, 400, 500]], [3, 5], "orig.csv")  # scores 0.9, 0.5
     flipped = _table([[392, 18, 488, 224], [0, 0, 1, 1]], [3, 14])  # mirrored in a 500-wide image: [12 18 108 224]
     merged = merge_tta(original, flipped, "h", iou_thr=0.5)
-    expected = [(3, 0.9, 11, 19, 109, 222),        # (10 + 12) / 2 ...; score 0.9 * 2 / 2
-                (5, 0.25, 300, 300, 400, 500),     # seen by one of two views: 0.5 * 1 / 2
-                (14, 0.5, 0, 0, 1, 1)]             # only the flipped view predicts class 14
+    expected = [
+        (3, 0.9, 11, 19, 109, 222),  # (10 + 12) / 2 ...; score 0.9 * 2 / 2
+        (5, 0.25, 300, 300, 400, 500),  # seen by one of two views: 0.5 * 1 / 2
+        (14, 0.5, 0, 0, 1, 1),
+    ]  # only the flipped view predicts class 14
     np.testing.assert_allclose(_rows(merged), expected, atol=1e-4)
     # v-flip seen 3 px off: deaugmented [13 17 113 217] (0.9) and [303 297 403 497] (0.5); weights 2, 1, 1
     vflipped = _table(flip_boxes(original.boxes[COLS], 1000, 500, "v") + 3, [3, 5], "vflip.csv")
     several = merge_tta(original, [(flipped, "h"), (vflipped, "v")], weights=[2, 1, 1], iou_thr=0.5)
-    expected = [(3, 0.9, (10 * 1.8 + 12 * 0.9 + 13 * 0.9) / 3.6, (20 * 1.8 + 18 * 0.9 + 17 * 0.9) / 3.6,
-                 (110 * 1.8 + 108 * 0.9 + 113 * 0.9) / 3.6, (220 * 1.8 + 224 * 0.9 + 217 * 0.9) / 3.6),
-                (5, (1.0 + 0.5) / 2 * 2 / 4, 301, 299, 401, 499),  # corners weighted 1.0 : 0.5
-                (14, 0.5, 0, 0, 1, 1)]
+    expected = [
+        (
+            3,
+            0.9,
+            (10 * 1.8 + 12 * 0.9 + 13 * 0.9) / 3.6,
+            (20 * 1.8 + 18 * 0.9 + 17 * 0.9) / 3.6,
+            (110 * 1.8 + 108 * 0.9 + 113 * 0.9) / 3.6,
+            (220 * 1.8 + 224 * 0.9 + 217 * 0.9) / 3.6,
+        ),
+        (5, (1.0 + 0.5) / 2 * 2 / 4, 301, 299, 401, 499),  # corners weighted 1.0 : 0.5
+        (14, 0.5, 0, 0, 1, 1),
+    ]
     np.testing.assert_allclose(_rows(several), expected, atol=1e-4)

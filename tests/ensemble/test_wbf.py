@@ -29,12 +29,16 @@ def test_matches_ensemble_boxes(conf_type, allows_overflow):
     for seed in range(60):
         kind = KINDS[seed % len(KINDS)]
         rng = np.random.default_rng(1000 + seed)
-        boxes, scores, labels = make_case(seed, kind, n_boxes=int(rng.choice([4, 25, 80])),
-                                          n_labels=int(rng.integers(1, 4)))
-        kwargs = dict(weights=_weights(WEIGHTS[seed % 3], len(boxes), rng),
-                      iou_thr=float(rng.choice([0.0, 0.3, 0.55, 0.8])),
-                      skip_box_thr=float(rng.choice([0.0, 0.0, 0.1, 0.5])),
-                      conf_type=conf_type, allows_overflow=allows_overflow)
+        boxes, scores, labels = make_case(
+            seed, kind, n_boxes=int(rng.choice([4, 25, 80])), n_labels=int(rng.integers(1, 4))
+        )
+        kwargs = dict(
+            weights=_weights(WEIGHTS[seed % 3], len(boxes), rng),
+            iou_thr=float(rng.choice([0.0, 0.3, 0.55, 0.8])),
+            skip_box_thr=float(rng.choice([0.0, 0.0, 0.1, 0.5])),
+            conf_type=conf_type,
+            allows_overflow=allows_overflow,
+        )
         theirs = oracle(ensemble_boxes.weighted_boxes_fusion, boxes, scores, labels, **kwargs)
         assert_same(weighted_boxes_fusion(boxes, scores, labels, **kwargs), theirs)
         n_cases += len(theirs[0]) > 0
@@ -73,14 +77,18 @@ def test_identical_boxes_of_all_models_fuse_into_one():
 
 def test_single_model_and_empty_models():
     boxes, scores, labels = make_case(3, "plain", n_models=1)
-    assert_same(weighted_boxes_fusion(boxes, scores, labels),
-                oracle(ensemble_boxes.weighted_boxes_fusion, boxes, scores, labels))
+    assert_same(
+        weighted_boxes_fusion(boxes, scores, labels),
+        oracle(ensemble_boxes.weighted_boxes_fusion, boxes, scores, labels),
+    )
     empty = ([np.zeros((0, 4))] * 2, [np.zeros(0)] * 2, [np.zeros(0)] * 2)
     b, s, l = weighted_boxes_fusion(*empty)
     assert b.shape == (0, 4) and len(s) == len(l) == 0
     mixed = [boxes[0], np.zeros((0, 4))], [scores[0], np.zeros(0)], [labels[0], np.zeros(0)]
-    assert_same(weighted_boxes_fusion(*mixed, weights=[1, 3]),
-                oracle(ensemble_boxes.weighted_boxes_fusion, *mixed, weights=[1, 3]))
+    assert_same(
+        weighted_boxes_fusion(*mixed, weights=[1, 3]),
+        oracle(ensemble_boxes.weighted_boxes_fusion, *mixed, weights=[1, 3]),
+    )
 
 
 def test_all_boxes_skipped_gives_empty_result():
@@ -89,11 +97,14 @@ def test_all_boxes_skipped_gives_empty_result():
     assert len(b) == len(s) == len(l) == 0
 
 
-@pytest.mark.parametrize("bad,match", [
-    (lambda b, s, l: ([b[0]], [s[0][:-1]], [l[0]]), "boxes"),
-    (lambda b, s, l: ([b[0]], [s[0]], [l[0][:-1]]), "labels"),
-    (lambda b, s, l: (b, s[:-1], l), "lists"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (lambda b, s, l: ([b[0]], [s[0][:-1]], [l[0]]), "boxes"),
+        (lambda b, s, l: ([b[0]], [s[0]], [l[0][:-1]]), "labels"),
+        (lambda b, s, l: (b, s[:-1], l), "lists"),
+    ],
+)
 def test_mismatched_lengths_raise_instead_of_exit(bad, match):
     boxes, scores, labels = make_case(2, "plain", n_models=2, n_boxes=5)
     boxes = [b if len(b) else np.array([[0.1, 0.1, 0.2, 0.2]]) for b in boxes]

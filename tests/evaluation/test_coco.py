@@ -42,12 +42,30 @@ def reference(gt_rows, pred_rows, ids, iou_thrs):
     from pycocotools.cocoeval import COCOeval
 
     img = {k: i + 7 for i, k in enumerate(ids)}  # arbitrary ids: only the mapping matters
-    ds = {"images": [{"id": v} for v in img.values()], "categories": [{"id": c + 100} for c in range(15)],
-          "annotations": [{"id": n + 1, "image_id": img[r[0]], "category_id": r[1] + 100, "iscrowd": 0,
-                           "bbox": [r[3], r[4], r[5] - r[3], r[6] - r[4]], "area": (r[5] - r[3]) * (r[6] - r[4])}
-                          for n, r in enumerate(gt_rows)]}
-    dets = [{"image_id": img[r[0]], "category_id": r[1] + 100, "score": r[2],
-             "bbox": [r[3], r[4], r[5] - r[3], r[6] - r[4]]} for r in pred_rows]
+    ds = {
+        "images": [{"id": v} for v in img.values()],
+        "categories": [{"id": c + 100} for c in range(15)],
+        "annotations": [
+            {
+                "id": n + 1,
+                "image_id": img[r[0]],
+                "category_id": r[1] + 100,
+                "iscrowd": 0,
+                "bbox": [r[3], r[4], r[5] - r[3], r[6] - r[4]],
+                "area": (r[5] - r[3]) * (r[6] - r[4]),
+            }
+            for n, r in enumerate(gt_rows)
+        ],
+    }
+    dets = [
+        {
+            "image_id": img[r[0]],
+            "category_id": r[1] + 100,
+            "score": r[2],
+            "bbox": [r[3], r[4], r[5] - r[3], r[6] - r[4]],
+        }
+        for r in pred_rows
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         cg = COCO()
         cg.dataset = ds
@@ -83,5 +101,6 @@ def test_random_data_matches_pycocotools():
     assert got["mAP@0.4"] == pytest.approx(reference(gt_rows, pred_rows, ids, [0.4]), abs=1e-12)
     assert got["mAP@0.5"] == pytest.approx(reference(gt_rows, pred_rows, ids, [0.5]), abs=1e-12)
     assert got["mAP@0.5:0.95"] == pytest.approx(
-        reference(gt_rows, pred_rows, ids, np.linspace(0.5, 0.95, 10)), abs=1e-12)
+        reference(gt_rows, pred_rows, ids, np.linspace(0.5, 0.95, 10)), abs=1e-12
+    )
     assert 0.0 < got["mAP@0.5:0.95"] < got["mAP@0.5"] <= got["mAP@0.4"] <= 1.0

@@ -191,8 +191,10 @@ def random_case(seed, n_img=12, n_cls=4, n_gt=30, n_pred=150):
         g_img[i], g_cls[i] = g_img[i - 1], g_cls[i - 1]
         centers[i] = centers[i - 1] + rng.normal(0, 3, 2)
         sizes[i] = sizes[i - 1] + rng.normal(0, 2, 2)
-    gt_rows = [(ids[g_img[i]], int(g_cls[i]), *np.round(np.r_[centers[i] - sizes[i] / 2, centers[i] + sizes[i] / 2], 1))
-               for i in range(n_gt)]
+    gt_rows = [
+        (ids[g_img[i]], int(g_cls[i]), *np.round(np.r_[centers[i] - sizes[i] / 2, centers[i] + sizes[i] / 2], 1))
+        for i in range(n_gt)
+    ]
     src = rng.integers(0, n_gt, n_pred)
     jitter = rng.normal(0, 4, (n_pred, 4))
     pred_rows = []
@@ -242,17 +244,30 @@ def test_mmdet_eval_map_reference():
         gt_rows = [r for r in gt_rows if r[1] < n_cls]
         det_results, annotations = [], []
         for img in ids:
-            det_results.append([np.array([[*r[3:], r[2]] for r in pred_rows if r[0] == img and r[1] == c],
-                                         dtype=np.float32).reshape(-1, 5) for c in range(n_cls)])
+            det_results.append(
+                [
+                    np.array(
+                        [[*r[3:], r[2]] for r in pred_rows if r[0] == img and r[1] == c], dtype=np.float32
+                    ).reshape(-1, 5)
+                    for c in range(n_cls)
+                ]
+            )
             g = [r for r in gt_rows if r[0] == img]
-            annotations.append({"bboxes": np.array([r[2:] for r in g], dtype=np.float32).reshape(-1, 4),
-                                "labels": np.array([r[1] for r in g], dtype=np.int64)})
-        expected, results = mean_ap_mod.eval_map(det_results, annotations, iou_thr=0.4, eval_mode="area",
-                                                 nproc=1, logger="silent")
+            annotations.append(
+                {
+                    "bboxes": np.array([r[2:] for r in g], dtype=np.float32).reshape(-1, 4),
+                    "labels": np.array([r[1] for r in g], dtype=np.int64),
+                }
+            )
+        expected, results = mean_ap_mod.eval_map(
+            det_results, annotations, iou_thr=0.4, eval_mode="area", nproc=1, logger="silent"
+        )
         # same boxes as float32, as mmdet sees them
         f32 = lambda rows, k: [(*r[:k], *np.float32(r[k:])) for r in rows]  # noqa: E731
-        r = vindr_map(table(f32(gt_rows, 2), images=ids, gt=True),
-                      table([(*x[:2], float(np.float32(x[2])), *x[3:]) for x in f32(pred_rows, 3)]))
+        r = vindr_map(
+            table(f32(gt_rows, 2), images=ids, gt=True),
+            table([(*x[:2], float(np.float32(x[2])), *x[3:]) for x in f32(pred_rows, 3)]),
+        )
         assert r.map == pytest.approx(expected, abs=1e-6)
         for c in range(n_cls):
             if results[c]["num_gts"] > 0:

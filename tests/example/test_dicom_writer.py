@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pydicom
 import pytest
@@ -10,7 +9,12 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from cxrdet.example.dicom_writer import (
-    FAKE_PHI_KEYWORDS, SOP_CLASSES, SYNTHETIC_INSTITUTION, TRANSFER_SYNTAXES, fake_phi, write_dicom,
+    FAKE_PHI_KEYWORDS,
+    SOP_CLASSES,
+    SYNTHETIC_INSTITUTION,
+    TRANSFER_SYNTAXES,
+    fake_phi,
+    write_dicom,
 )
 
 UIDS = {"explicit": ExplicitVRLittleEndian, "rle": RLELossless, "jpegls": JPEGLSLossless, "j2k": JPEG2000Lossless}
@@ -32,8 +36,9 @@ def _pixels(bits: int, signed: bool, shape=(67, 53), seed=0) -> np.ndarray:
 @pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
 def test_round_trip_exact(tmp_path, syntax, bits, photometric):
     arr = _pixels(bits, signed=False)
-    path = write_dicom(tmp_path / "a.dicom", arr, bits_stored=bits, photometric=photometric,
-                       transfer_syntax=syntax, uid_seed=3)
+    path = write_dicom(
+        tmp_path / "a.dicom", arr, bits_stored=bits, photometric=photometric, transfer_syntax=syntax, uid_seed=3
+    )
     ds = pydicom.dcmread(path)  # no force=True: a proper Part 10 file
     assert ds.file_meta.TransferSyntaxUID == UIDS[syntax]
     assert ds.PhotometricInterpretation == photometric
@@ -97,8 +102,9 @@ def test_rescale(tmp_path):
 
 def test_patient_fields(tmp_path):
     arr = _pixels(12, False)
-    ds = pydicom.dcmread(write_dicom(tmp_path / "p.dicom", arr, sex="F", age=45, pixel_spacing=(0.14, 0.15),
-                                     uid_seed=9))
+    ds = pydicom.dcmread(
+        write_dicom(tmp_path / "p.dicom", arr, sex="F", age=45, pixel_spacing=(0.14, 0.15), uid_seed=9)
+    )
     assert (ds.PatientSex, ds.PatientAge) == ("F", "045Y")
     assert [float(v) for v in ds.PixelSpacing] == [0.14, 0.15]
     for keyword, value in fake_phi(9).items():
@@ -132,15 +138,18 @@ def test_deterministic_bytes(tmp_path, syntax):
     assert c.SOPInstanceUID != pydicom.dcmread(tmp_path / "a.dicom").SOPInstanceUID
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(pixels=np.full((4, 4), 4096, np.uint16)), "do not fit"),
-    (dict(pixels=np.zeros((2, 4, 4), np.uint16)), "2-D"),
-    (dict(pixels=np.zeros((4, 4), np.float32)), "uint16"),
-    (dict(transfer_syntax="jpeg"), "transfer_syntax"),
-    (dict(photometric="RGB"), "photometric"),
-    (dict(modality="CT"), "modality"),
-    (dict(bits_stored=17), "bits_stored"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(pixels=np.full((4, 4), 4096, np.uint16)), "do not fit"),
+        (dict(pixels=np.zeros((2, 4, 4), np.uint16)), "2-D"),
+        (dict(pixels=np.zeros((4, 4), np.float32)), "uint16"),
+        (dict(transfer_syntax="jpeg"), "transfer_syntax"),
+        (dict(photometric="RGB"), "photometric"),
+        (dict(modality="CT"), "modality"),
+        (dict(bits_stored=17), "bits_stored"),
+    ],
+)
 def test_rejects_bad_input(tmp_path, bad, match):
     kwargs = dict(pixels=np.zeros((4, 4), np.uint16)) | bad
     pixels = kwargs.pop("pixels")

@@ -24,8 +24,11 @@ N_TRAIN, N_TEST = 12, 4  # as in tests/conftest.py
 
 
 def _tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _info(root: Path) -> list[dict]:
@@ -46,8 +49,14 @@ def test_layout(example_dataset):
     assert len(train) == N_TRAIN and len(test) == N_TEST and not set(train) & set(test)
     assert all(re.fullmatch(r"[0-9a-f]{16}", i) for i in train + test)
     assert all(p.suffix == ".dicom" for p in (root / "train").iterdir())
-    assert {p.name for p in root.iterdir()} == {"train", "test", "train.csv", "sample_submission.csv",
-                                                 "test_labels.csv", "example_info.json"}
+    assert {p.name for p in root.iterdir()} == {
+        "train",
+        "test",
+        "train.csv",
+        "sample_submission.csv",
+        "test_labels.csv",
+        "example_info.json",
+    }
 
 
 @pytest.mark.parametrize("name, split", [("train.csv", "train"), ("test_labels.csv", "test")])
@@ -125,9 +134,15 @@ def test_dicom_variety_and_metadata(example_dataset):
         seen["syntax"].add(ds.file_meta.TransferSyntaxUID.name)
         seen["photometric"].add(ds.PhotometricInterpretation)
         seen["bits"].add(ds.BitsStored)
-        seen["window"].add("lut" if "VOILUTSequence" in ds else
-                           "multi" if ds.get("WindowCenter") and ds["WindowCenter"].VM > 1 else
-                           "single" if "WindowCenter" in ds else "none")
+        seen["window"].add(
+            "lut"
+            if "VOILUTSequence" in ds
+            else "multi"
+            if ds.get("WindowCenter") and ds["WindowCenter"].VM > 1
+            else "single"
+            if "WindowCenter" in ds
+            else "none"
+        )
         seen["size"].add((ds.Rows, ds.Columns))
         seen["modality"].add(ds.Modality)
         assert ds.InstitutionName == SYNTHETIC_INSTITUTION and str(ds.PatientName).startswith("SYNTHETIC^")
@@ -149,9 +164,9 @@ def test_nodules_are_bright_in_the_pixels(example_dataset):
         img = _display(example_dataset / "train" / f"{row.image_id}.dicom")
         x0, y0, x1, y1 = (int(round(v)) for v in (row.x_min, row.y_min, row.x_max, row.y_max))
         w, h = x1 - x0, y1 - y0
-        inner = img[y0 + h // 4:y1 - h // 4, x0 + w // 4:x1 - w // 4]
+        inner = img[y0 + h // 4 : y1 - h // 4, x0 + w // 4 : x1 - w // 4]
         ring = np.zeros(img.shape, bool)
-        ring[max(0, y0 - h // 2):y1 + h // 2, max(0, x0 - w // 2):x1 + w // 2] = True
+        ring[max(0, y0 - h // 2) : y1 + h // 2, max(0, x0 - w // 2) : x1 + w // 2] = True
         ring[y0:y1, x0:x1] = False
         spread = np.percentile(img, 99) - np.percentile(img, 1)
         assert inner.mean() - img[ring].mean() > 0.1 * spread, row.image_id
@@ -193,26 +208,45 @@ def test_refuses_a_non_empty_folder(tmp_path):
         make_example(tmp_path / "file", **kwargs)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(classes=(14,)), "classes must be a non-empty subset"), (dict(classes=()), "classes must be a non-empty"),
-    (dict(n_train=0, n_test=0), "some images, got 0, 0"), (dict(normal_fraction=1.5), "normal_fraction must be"),
-    (dict(sizes=[(16, 16)]), "64..8192 pixels a side")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(classes=(14,)), "classes must be a non-empty subset"),
+        (dict(classes=()), "classes must be a non-empty"),
+        (dict(n_train=0, n_test=0), "some images, got 0, 0"),
+        (dict(normal_fraction=1.5), "normal_fraction must be"),
+        (dict(sizes=[(16, 16)]), "64..8192 pixels a side"),
+    ],
+)
 def test_rejects_bad_options(tmp_path, bad, message):
     with pytest.raises(ConfigError, match=message):
         make_example(tmp_path / "x", **bad)
 
 
 def test_other_classes_can_be_drawn(tmp_path):
-    summary = make_example(tmp_path / "x", n_train=6, n_test=0, sizes=[(256, 256)], classes=(4, 7, 11),
-                           normal_fraction=0)
+    summary = make_example(
+        tmp_path / "x", n_train=6, n_test=0, sizes=[(256, 256)], classes=(4, 7, 11), normal_fraction=0
+    )
     assert set(summary.boxes_per_class) == {4, 7, 11} and sum(summary.boxes_per_class.values()) >= 6
     assert set(pd.read_csv(tmp_path / "x" / "train.csv")["class_id"]) <= {4, 7, 11, NO_FINDING}
 
 
 def test_cli(tmp_path, caplog):
     out = str(tmp_path / "cli")
-    args = ["make-example", "-o", out, "--n-train", "3", "--n-test", "2", "--image-sizes", "160x128", "96",
-            "--workers", "1"]
+    args = [
+        "make-example",
+        "-o",
+        out,
+        "--n-train",
+        "3",
+        "--n-test",
+        "2",
+        "--image-sizes",
+        "160x128",
+        "96",
+        "--workers",
+        "1",
+    ]
     assert main(args) == 0
     assert len(pd.read_csv(Path(out) / "sample_submission.csv")) == 2
     shapes = {pydicom.dcmread(p, stop_before_pixels=True).Rows for p in Path(out).rglob("*.dicom")}

@@ -158,30 +158,107 @@ _DEFLATED, _IMPLICIT, _BIG_ENDIAN = "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2
 _TS_UID, _PIXEL_DATA = 0x00020010, 0x7FE00010
 _READ_BY_CXRDET = {_TS_UID, 0x00080060, 0x00080005, 0x00080008, 0x00080016}  # TS UID, Modality, charset, ...
 
-INTS = (-1, 0, 1, 2, 7, 9, 15, 17, 31, 33, 40, 64, 65, 255, 256, 32767, 65535, 65536, 2**31 - 1, 2**32 - 1,
-        -32768, -(2**31))
+INTS = (
+    -1,
+    0,
+    1,
+    2,
+    7,
+    9,
+    15,
+    17,
+    31,
+    33,
+    40,
+    64,
+    65,
+    255,
+    256,
+    32767,
+    65535,
+    65536,
+    2**31 - 1,
+    2**32 - 1,
+    -32768,
+    -(2**31),
+)
 FLOATS = (math.nan, math.inf, -math.inf, 1e300, -1e300, 0.0, -0.0, 1e-300, 0.5, -5.0)
 TEXTS = ("abc", "", " ", "12abc", "1\\2", "MONOCHROME3", "DX\\CR", "1e999", "nan", "-inf", "\x00\x01\x02")
 MULTI = ([0, 1], [16, 16], [1, 2, 3], [8, 12])
-IMAGE_KEYWORDS = ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
-                  "SamplesPerPixel", "NumberOfFrames", "PlanarConfiguration")
-OTHER_KEYWORDS = ("PhotometricInterpretation", "WindowCenter", "WindowWidth", "RescaleSlope", "RescaleIntercept",
-                  "VOILUTFunction", "Modality", "PixelSpacing", "ImagerPixelSpacing", "PatientAge", "PatientSex",
-                  "SpecificCharacterSet")
+IMAGE_KEYWORDS = (
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "SamplesPerPixel",
+    "NumberOfFrames",
+    "PlanarConfiguration",
+)
+OTHER_KEYWORDS = (
+    "PhotometricInterpretation",
+    "WindowCenter",
+    "WindowWidth",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "VOILUTFunction",
+    "Modality",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "PatientAge",
+    "PatientSex",
+    "SpecificCharacterSet",
+)
 VRS = ("US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "LO", "CS", "OB", "UN", "UI", "AT")
-SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
-            "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70",
-            "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
-            "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.100", "1.2.3.4.5.6.7.8.9")
-NEAR_MISSES = (("BitsAllocated", lambda v: 32), ("Rows", lambda v: v + 1), ("Columns", lambda v: v // 2),
-               ("Rows", lambda v: v * 2), ("Columns", lambda v: v + 1), ("BitsStored", lambda v: v + 1),
-               ("BitsAllocated", lambda v: 8 if v == 16 else 16), ("HighBit", lambda v: v + 8),
-               ("SamplesPerPixel", lambda v: 3), ("PixelRepresentation", lambda v: 1 - v),
-               ("BitsStored", lambda v: v - 4), ("Rows", lambda v: v - 1))
+SYNTAXES = (
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.201",
+    "1.2.840.10008.1.2.5",
+    "1.2.840.10008.1.2.4.100",
+    "1.2.3.4.5.6.7.8.9",
+)
+NEAR_MISSES = (
+    ("BitsAllocated", lambda v: 32),
+    ("Rows", lambda v: v + 1),
+    ("Columns", lambda v: v // 2),
+    ("Rows", lambda v: v * 2),
+    ("Columns", lambda v: v + 1),
+    ("BitsStored", lambda v: v + 1),
+    ("BitsAllocated", lambda v: 8 if v == 16 else 16),
+    ("HighBit", lambda v: v + 8),
+    ("SamplesPerPixel", lambda v: 3),
+    ("PixelRepresentation", lambda v: 1 - v),
+    ("BitsStored", lambda v: v - 4),
+    ("Rows", lambda v: v - 1),
+)
 """Image attributes a little off, tried in this order on every seed (one too many rows, halved columns, ...)."""
 
-MUTATIONS = ("header-flip", "length", "swallow", "pixel-flip", "truncate", "element", "add-element", "syntax",
-             "meta-length", "image-attribute", "image-attribute", "combo")
+MUTATIONS = (
+    "header-flip",
+    "length",
+    "swallow",
+    "pixel-flip",
+    "truncate",
+    "element",
+    "add-element",
+    "syntax",
+    "meta-length",
+    "image-attribute",
+    "image-attribute",
+    "combo",
+)
 """The mutation kinds, used in turn (a near-miss image attribute twice as often)."""
 
 
@@ -273,12 +350,12 @@ def _encode(value, vr: str, little: bool) -> bytes:
     """Raw bytes of ``value`` written as ``vr`` (whatever fits; struct raises when nothing does)."""
     values = value if isinstance(value, list) else [value]
     if vr in ("US", "SS", "UL", "SL", "FL", "FD", "AT"):
-        code = ("<" if little else ">") + {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d",
-                                            "AT": "I"}[vr]
+        code = ("<" if little else ">") + {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "AT": "I"}[
+            vr
+        ]
         if any(isinstance(v, str) for v in values):
             return "\\".join(map(str, values)).encode("latin-1")
-        return b"".join(struct.pack(code, v if code[-1] in "fd" else int(v) if math.isfinite(v) else 0)
-                        for v in values)
+        return b"".join(struct.pack(code, v if code[-1] in "fd" else int(v) if math.isfinite(v) else 0) for v in values)
     data = "\\".join(repr(v) if isinstance(v, float) else str(v) for v in values).encode("latin-1")
     return data + (b" " if len(data) % 2 else b"")
 
@@ -310,8 +387,11 @@ def _near_miss(index: int):
 def _lut_field_value(rng: random.Random, keyword: str, value):
     """Mostly plausible-looking but damaged LUT descriptors and data."""
     if keyword == "LUTDescriptor" and rng.random() < 0.7:
-        return [rng.choice((0, 1, 100, 256, 4096, 65535)), rng.choice((0, -1, 100, 40000)),
-                rng.choice((0, 1, 8, 12, 16, 17, 32, 40))]
+        return [
+            rng.choice((0, 1, 100, 256, 4096, 65535)),
+            rng.choice((0, -1, 100, 40000)),
+            rng.choice((0, 1, 8, 12, 16, 17, 32, 40)),
+        ]
     if keyword == "LUTData" and rng.random() < 0.7:
         return bytes(rng.randrange(256) for _ in range(rng.choice((0, 2, 7, 100, 511))))
     return value
@@ -417,8 +497,21 @@ def _damage_length(rng: random.Random, raw: bytes, found: list[Element]) -> tupl
     """Any element's length field: all ones, ~4 GiB, a little more, doubled, one bit flipped, random, zero."""
     victim = rng.choice(found)
     old, top = victim.length, victim.largest_length
-    new = rng.choice((top, top - 15, old + 1, old + 2, old * 2 + 2, old ^ (1 << rng.randrange(8 * victim.field_size)),
-                      rng.randrange(top + 1), 0)) & top
+    new = (
+        rng.choice(
+            (
+                top,
+                top - 15,
+                old + 1,
+                old + 2,
+                old * 2 + 2,
+                old ^ (1 << rng.randrange(8 * victim.field_size)),
+                rng.randrange(top + 1),
+                0,
+            )
+        )
+        & top
+    )
     return victim.with_length(raw, new), f"length at {victim.field_at}: {old} -> {new}"
 
 
@@ -476,7 +569,7 @@ def mutate(rng: random.Random, raw: bytes, kind: str) -> tuple[bytes, str]:
     raw, one = mutate(rng, raw, first)
     try:
         raw, two = mutate(rng, raw, second)
-    except Exception as err:  # noqa: BLE001 - the first mutation may leave nothing pydicom can re-parse
+    except Exception as err:
         two = f"(second mutation skipped: {type(err).__name__})"
     return raw, f"{one} + {two}"
 
@@ -526,9 +619,11 @@ def _make_mutants(seeds: dict[str, Path], folder: Path, count: int, seed: int) -
             near_misses[name] += 1
         try:
             raw, description = mutate(rng, originals[name], kind)
-        except Exception as err:  # noqa: BLE001 - an impossible rewrite becomes a plain byte flip
-            raw, description = _flip(rng, originals[name], 132, len(originals[name]), 2), (
-                f"{kind} failed ({type(err).__name__}); 2 bytes flipped")
+        except Exception as err:
+            raw, description = (
+                _flip(rng, originals[name], 132, len(originals[name]), 2),
+                (f"{kind} failed ({type(err).__name__}); 2 bytes flipped"),
+            )
             kind = "header-flip"
         path = folder / f"m{i:04d}-{name}-{kind.replace('#', '')}.dcm"
         path.write_bytes(raw)
@@ -612,11 +707,14 @@ def _child_read(path: str) -> dict:
     except DicomError as err:
         texts.append(("the DicomError", str(err)))
         memory = "MemoryError" in str(err)
-        result = {"status": "memory" if memory else "DicomError", "detail": reason_kind(err.reason),
-                  "message": str(err)[:1000]}
+        result = {
+            "status": "memory" if memory else "DicomError",
+            "detail": reason_kind(err.reason),
+            "message": str(err)[:1000],
+        }
     except MemoryError:
         result = {"status": "memory", "detail": "MemoryError"}
-    except BaseException as err:  # noqa: BLE001 - the whole point: anything else is a finding
+    except BaseException as err:
         texts.append(("the exception", str(err)))
         result = {"status": "foreign", "detail": _class_name(err)}
     source = _leak(texts)
@@ -634,8 +732,9 @@ def _address_space() -> int:
     return 0
 
 
-def read_isolated(path: str, *, timeout_s: float = TIMEOUT_S, memory_cap: int = MEMORY_CAP,
-                  stderr_path: str = os.devnull) -> Outcome:
+def read_isolated(
+    path: str, *, timeout_s: float = TIMEOUT_S, memory_cap: int = MEMORY_CAP, stderr_path: str = os.devnull
+) -> Outcome:
     """``read_dicom(path)`` in a forked child with a memory cap and a timeout: how it ended.
 
     A decoder that aborts or a length that makes someone allocate gigabytes ends the child, not the caller.
@@ -692,12 +791,22 @@ def _warm_up() -> None:
     """Import cxrdet, pydicom and every decoder once, so that each forked child starts at once."""
     import importlib
 
-    import cxrdet.io.dicom  # noqa: F401
+    import cxrdet.io.dicom
     import cxrdet.io.dicom_lut  # noqa: F401
 
-    for name in ("pydicom.pixels.decoders.gdcm", "pydicom.pixels.decoders.pylibjpeg",
-                 "pydicom.pixels.decoders.pyjpegls", "pydicom.pixels.decoders.rle",
-                 "pydicom.pixels.decoders.pillow", "gdcm", "openjpeg", "rle", "jpeg_ls", "PIL.Image", "cv2"):
+    for name in (
+        "pydicom.pixels.decoders.gdcm",
+        "pydicom.pixels.decoders.pylibjpeg",
+        "pydicom.pixels.decoders.pyjpegls",
+        "pydicom.pixels.decoders.rle",
+        "pydicom.pixels.decoders.pillow",
+        "gdcm",
+        "openjpeg",
+        "rle",
+        "jpeg_ls",
+        "PIL.Image",
+        "cv2",
+    ):
         with suppress(ImportError):
             importlib.import_module(name)
 
@@ -722,8 +831,15 @@ def _importable_cxrdet_root() -> str:
     return str(Path(cxrdet.__file__).resolve().parents[1])
 
 
-def run_mutants(paths: list[str], *, workdir: Path, batches: int = 2, timeout_s: float = TIMEOUT_S,
-                memory_cap: int = MEMORY_CAP, cxrdet_root: str | None = None) -> list[Outcome]:
+def run_mutants(
+    paths: list[str],
+    *,
+    workdir: Path,
+    batches: int = 2,
+    timeout_s: float = TIMEOUT_S,
+    memory_cap: int = MEMORY_CAP,
+    cxrdet_root: str | None = None,
+) -> list[Outcome]:
     """Read every path in ``batches`` batch processes running side by side; the outcomes in input order.
 
     Args:
@@ -761,8 +877,10 @@ def summary(outcomes: list[Outcome], mutants: list[Mutant] | None = None) -> str
     """The outcome table: counts by class (ok, each DicomError reason kind, each failure class)."""
     counts = Counter(o.label for o in outcomes)
     failures = sum(o.failed for o in outcomes)
-    lines = [f"{len(outcomes)} files read: {sum(o.status == 'ok' for o in outcomes)} ok, "
-             f"{sum(o.status == 'DicomError' for o in outcomes)} DicomError, {failures} failures"]
+    lines = [
+        f"{len(outcomes)} files read: {sum(o.status == 'ok' for o in outcomes)} ok, "
+        f"{sum(o.status == 'DicomError' for o in outcomes)} DicomError, {failures} failures"
+    ]
     for label, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         lines.append(f"  {n:4d}  {label}")
     if failures and mutants is not None:
@@ -776,8 +894,9 @@ def summary(outcomes: list[Outcome], mutants: list[Mutant] | None = None) -> str
     return "\n".join(lines)
 
 
-def fuzz(workdir: Path, count: int, seed: int, *, batches: int = 2,
-         cxrdet_root: str | None = None) -> tuple[list[Mutant], list[Outcome], list[Outcome], float]:
+def fuzz(
+    workdir: Path, count: int, seed: int, *, batches: int = 2, cxrdet_root: str | None = None
+) -> tuple[list[Mutant], list[Outcome], list[Outcome], float]:
     """Seeds + mutants + run: (mutants, outcomes of the mutants, outcomes of the unmutated seeds, seconds)."""
     start = time.monotonic()
     seeds = build_seeds(workdir / "seeds")
@@ -786,7 +905,7 @@ def fuzz(workdir: Path, count: int, seed: int, *, batches: int = 2,
     paths = [str(p) for p in seeds.values()] + [m.path for m in mutants]
     outcomes = run_mutants(paths, workdir=workdir / "run", batches=batches, cxrdet_root=cxrdet_root)
     (workdir / "outcomes.json").write_text(json.dumps([asdict(o) for o in outcomes], indent=1))
-    return mutants, outcomes[len(seeds):], outcomes[: len(seeds)], time.monotonic() - start
+    return mutants, outcomes[len(seeds) :], outcomes[: len(seeds)], time.monotonic() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -802,8 +921,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="dicom-fuzz-"))
-    mutants, outcomes, seeds, seconds = fuzz(workdir, args.count, args.seed, batches=args.batches,
-                                             cxrdet_root=args.cxrdet_root)
+    mutants, outcomes, seeds, seconds = fuzz(
+        workdir, args.count, args.seed, batches=args.batches, cxrdet_root=args.cxrdet_root
+    )
     print("unmutated seeds:", summary(seeds).splitlines()[0])
     print(summary(outcomes, mutants))
     print(f"wall time {seconds:.1f} s ({workdir})")

@@ -10,14 +10,32 @@ from cxrdet.structures import VINDR, BoxTable, DatasetMeta
 
 
 def _meta() -> pd.DataFrame:
-    return pd.DataFrame({"image_id": ["a", "b"], "file": ["images/a.png", "images/b.png"], "height": [100, 100],
-                         "width": [100, 100], "original_height": [200, 200], "original_width": [200, 200],
-                         "scale_x": [0.5, 0.5], "scale_y": [0.5, 0.5]})
+    return pd.DataFrame(
+        {
+            "image_id": ["a", "b"],
+            "file": ["images/a.png", "images/b.png"],
+            "height": [100, 100],
+            "width": [100, 100],
+            "original_height": [200, 200],
+            "original_width": [200, 200],
+            "scale_x": [0.5, 0.5],
+            "scale_y": [0.5, 0.5],
+        }
+    )
 
 
 def _boxes() -> pd.DataFrame:
-    return pd.DataFrame({"image_id": ["a", "b"], "class_id": [0, 13], "x_min": [10.0, 20.0], "y_min": [10.0, 20.0],
-                         "x_max": [50.0, 60.0], "y_max": [50.0, 80.0], "n_readers": [3, 1]})
+    return pd.DataFrame(
+        {
+            "image_id": ["a", "b"],
+            "class_id": [0, 13],
+            "x_min": [10.0, 20.0],
+            "y_min": [10.0, 20.0],
+            "x_max": [50.0, 60.0],
+            "y_max": [50.0, 80.0],
+            "n_readers": [3, 1],
+        }
+    )
 
 
 def test_dataset_json_and_evaluation_share_category_ids(tmp_path):

@@ -18,10 +18,22 @@ from cxrdet.io.dicom import parse_age, read_dicom
 # uncompressed and JPEG 2000 (lossless and lossy), CT with rescale, JPEG-LS, JPEG lossless, 12-bit JPEG
 # extended, RLE, big-endian and implicit VR.
 REAL_FILES = [
-    "RG1_UNCR.dcm", "RG1_UNCI.dcm", "RG1_J2KR.dcm", "RG1_J2KI.dcm",
-    "RG3_UNCR.dcm", "RG3_UNCI.dcm", "RG3_J2KR.dcm", "RG3_J2KI.dcm",
-    "CT_small.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEGLSNearLossless_16.dcm", "JPEG-LL.dcm",
-    "JPEG2000.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm",
+    "RG1_UNCR.dcm",
+    "RG1_UNCI.dcm",
+    "RG1_J2KR.dcm",
+    "RG1_J2KI.dcm",
+    "RG3_UNCR.dcm",
+    "RG3_UNCI.dcm",
+    "RG3_J2KR.dcm",
+    "RG3_J2KI.dcm",
+    "CT_small.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+    "JPEGLSNearLossless_16.dcm",
+    "JPEG-LL.dcm",
+    "JPEG2000.dcm",
+    "MR_small_RLE.dcm",
+    "MR_small_bigendian.dcm",
+    "MR_small_implicit.dcm",
 ]
 
 
@@ -62,8 +74,9 @@ def test_matches_pydicom_luts_on_real_files(name):
 @pytest.mark.parametrize("name", ["RG1_UNCR.dcm", "CT_small.dcm", "MR_small_jpeg_ls_lossless.dcm"])
 def test_apply_voi_false_is_modality_lut_only(name):
     path = real_file(name)
-    np.testing.assert_array_equal(read_dicom(path, apply_voi=False).pixels,
-                                  pydicom_reference(path, apply_voi=False).astype(np.float32))
+    np.testing.assert_array_equal(
+        read_dicom(path, apply_voi=False).pixels, pydicom_reference(path, apply_voi=False).astype(np.float32)
+    )
 
 
 def test_monochrome1_is_inverted_so_higher_is_brighter(tmp_path):
@@ -80,8 +93,9 @@ def test_second_window_is_used_with_voi_index(tmp_path):
     stored = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
     path = write_dicom(tmp_path / "w.dcm", stored, bits_stored=12, window=([1000, 3000], [500, 2000]))
     for index in (0, 1):
-        np.testing.assert_array_equal(read_dicom(path, voi_index=index).pixels,
-                                      pydicom_reference(str(path), index=index).astype(np.float32))
+        np.testing.assert_array_equal(
+            read_dicom(path, voi_index=index).pixels, pydicom_reference(str(path), index=index).astype(np.float32)
+        )
     assert not np.array_equal(read_dicom(path, voi_index=0).pixels, read_dicom(path, voi_index=1).pixels)
 
 
@@ -99,14 +113,16 @@ def test_voi_lut_sequence_and_sigmoid_match_pydicom(tmp_path):
     ds = pydicom.dcmread(write_dicom(tmp_path / "s.dcm", stored, bits_stored=12, window=(2048, 1000)))
     ds.VOILUTFunction = "SIGMOID"
     ds.save_as(tmp_path / "sigmoid.dcm")
-    np.testing.assert_allclose(read_dicom(tmp_path / "sigmoid.dcm").pixels,
-                               pydicom_reference(str(tmp_path / "sigmoid.dcm")), rtol=1e-6)
+    np.testing.assert_allclose(
+        read_dicom(tmp_path / "sigmoid.dcm").pixels, pydicom_reference(str(tmp_path / "sigmoid.dcm")), rtol=1e-6
+    )
 
 
 def test_meta_fields_and_no_identifying_field(tmp_path):
     stored = np.zeros((30, 40), np.uint16)
-    path = write_dicom(tmp_path / "abc123.dicom", stored, bits_stored=14, sex="F", age="045Y",
-                       pixel_spacing=(0.14, 0.15), uid_seed=7)
+    path = write_dicom(
+        tmp_path / "abc123.dicom", stored, bits_stored=14, sex="F", age="045Y", pixel_spacing=(0.14, 0.15), uid_seed=7
+    )
     meta = read_dicom(path).meta
     assert (meta.image_id, meta.rows, meta.columns, meta.bits_stored) == ("abc123", 30, 40, 14)
     assert (meta.sex, meta.age_years, meta.pixel_spacing) == ("F", 45.0, (0.14, 0.15))
@@ -116,9 +132,19 @@ def test_meta_fields_and_no_identifying_field(tmp_path):
         assert value not in text
 
 
-@pytest.mark.parametrize("text, years", [("028Y", 28.0), ("006M", 0.5), ("026W", 26 * 7 / 365.25),
-                                         ("010D", 10 / 365.25), ("45", 45.0), ("", None), (None, None),
-                                         ("abcY", None)])
+@pytest.mark.parametrize(
+    "text, years",
+    [
+        ("028Y", 28.0),
+        ("006M", 0.5),
+        ("026W", 26 * 7 / 365.25),
+        ("010D", 10 / 365.25),
+        ("45", 45.0),
+        ("", None),
+        (None, None),
+        ("abcY", None),
+    ],
+)
 def test_parse_age(text, years):
     assert parse_age(text) == (pytest.approx(years) if years is not None else None)
 
@@ -193,11 +219,14 @@ def test_large_uncompressed_pixels_equal_pydicom_including_junk_high_bits(tmp_pa
     np.testing.assert_array_equal(pixels, stored)
 
 
-@pytest.mark.parametrize("name, modality, syntax", [
-    ("RG1_J2KR.dcm", "CR", "JPEG 2000 Image Compression (Lossless Only)"),
-    ("CT_small.dcm", "CT", "Explicit VR Little Endian"),
-    ("MR_small_RLE.dcm", "MR", "RLE Lossless"),
-])
+@pytest.mark.parametrize(
+    "name, modality, syntax",
+    [
+        ("RG1_J2KR.dcm", "CR", "JPEG 2000 Image Compression (Lossless Only)"),
+        ("CT_small.dcm", "CT", "Explicit VR Little Endian"),
+        ("MR_small_RLE.dcm", "MR", "RLE Lossless"),
+    ],
+)
 def test_meta_holds_only_defined_terms_and_known_names(name, modality, syntax):
     meta = read_dicom(real_file(name)).meta
     assert (meta.modality, meta.transfer_syntax) == (modality, syntax)

@@ -16,8 +16,10 @@ from cxrdet.io.dicom_groups import hashed_group_key, new_group_secret
 @pytest.fixture
 def scans(tmp_path):
     pixels = np.zeros((32, 24), np.uint16)
-    return {name: write_dicom(tmp_path / f"{name}.dcm", pixels, uid_seed=seed)
-            for name, seed in (("a1", "p1"), ("a2", "p1"), ("b1", "p2"))}
+    return {
+        name: write_dicom(tmp_path / f"{name}.dcm", pixels, uid_seed=seed)
+        for name, seed in (("a1", "p1"), ("a2", "p1"), ("b1", "p2"))
+    }
 
 
 def test_same_patient_same_key_and_only_the_hmac_comes_out(scans, caplog):

@@ -10,6 +10,7 @@ import struct
 import warnings
 from pathlib import Path
 
+import dicom_mutants
 import numpy as np
 import pydicom
 import pytest
@@ -19,7 +20,6 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-import dicom_mutants
 from cxrdet.errors import DicomError
 from cxrdet.io.dicom import read_dicom
 from cxrdet.io.dicom_terms import MODALITIES
@@ -103,8 +103,9 @@ def test_multi_valued_pixel_representation(tmp_path):
     expect_error(path, "PixelRepresentation", "not a single integer")
 
 
-@pytest.mark.parametrize("bits, words", [(-1, "BitsStored"), (65535, "BitsStored"), (255, "BitsStored"),
-                                         (0, "BitsStored")])
+@pytest.mark.parametrize(
+    "bits, words", [(-1, "BitsStored"), (65535, "BitsStored"), (255, "BitsStored"), (0, "BitsStored")]
+)
 def test_impossible_bits_stored_on_the_memory_mapped_path(tmp_path, bits, words):
     # -1: "negative shift count" (ValueError); 65535: OverflowError; 255: an all-NaN image
     expect_error(large_file(tmp_path, BitsStored=bits), words, "out of range")
@@ -211,9 +212,21 @@ def test_rle_with_columns_halved(tmp_path):
     _isolated_error(save(ds, tmp_path / "rle.dcm"), "RLE segment decodes to more bytes")
 
 
-@pytest.mark.parametrize("name", ["JPEG-LL.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm", "MR_small_jpeg_ls_lossless.dcm",
-                                  "JPEGLSNearLossless_16.dcm", "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm",
-                                  "693_J2KI.dcm", "mlut_18.dcm", "vlut_04.dcm", "image_dfl.dcm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "JPEG-LL.dcm",
+        "JPGLosslessP14SV1_1s_1f_8b.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "JPEGLSNearLossless_16.dcm",
+        "MR_small_RLE.dcm",
+        "MR_small_jp2klossless.dcm",
+        "693_J2KI.dcm",
+        "mlut_18.dcm",
+        "vlut_04.dcm",
+        "image_dfl.dcm",
+    ],
+)
 def test_the_checks_pass_valid_files_which_still_equal_pydicom(name):
     path = real_file(name)
     ds = pydicom.dcmread(path)
@@ -225,9 +238,14 @@ class PanicException(BaseException):
     """Stands in for pyo3's PanicException (a BaseException) raised by a Rust decoder."""
 
 
-@pytest.mark.parametrize("raised, expected", [(PanicException("index out of bounds"), DicomError),
-                                              (KeyboardInterrupt(), KeyboardInterrupt),
-                                              (SystemExit(3), SystemExit)])
+@pytest.mark.parametrize(
+    "raised, expected",
+    [
+        (PanicException("index out of bounds"), DicomError),
+        (KeyboardInterrupt(), KeyboardInterrupt),
+        (SystemExit(3), SystemExit),
+    ],
+)
 def test_a_decoder_that_panics_is_a_dicom_error_but_interrupts_pass(monkeypatch, raised, expected):
     def crash(self):
         raise raised
@@ -244,8 +262,10 @@ def test_a_decoder_that_panics_is_a_dicom_error_but_interrupts_pass(monkeypatch,
 # 3. no silent garbage: every image is finite
 
 
-@pytest.mark.parametrize("center, width", [(40.0, math.nan), (math.inf, 400.0), (40.0, 0.0), (40.0, -5.0),
-                                           (-math.inf, math.inf), (40.0, 0.5)])
+@pytest.mark.parametrize(
+    "center, width",
+    [(40.0, math.nan), (math.inf, 400.0), (40.0, 0.0), (40.0, -5.0), (-math.inf, math.inf), (40.0, 0.5)],
+)
 def test_an_unusable_window_is_ignored(tmp_path, caplog, center, width):
     ds = pydicom.dcmread(real_file("CT_small.dcm"))
     ds.WindowCenter, ds.WindowWidth = center, width
@@ -260,13 +280,16 @@ def test_an_unusable_window_is_ignored(tmp_path, caplog, center, width):
     assert display.max() > 0  # not the black PNG convert used to write
 
 
-@pytest.mark.parametrize("keyword, value, words", [
-    ("RescaleSlope", math.nan, "RescaleSlope is not a single finite number"),
-    ("RescaleSlope", math.inf, "RescaleSlope is not a single finite number"),
-    ("RescaleIntercept", math.inf, "RescaleIntercept is not a single finite number"),
-    ("RescaleIntercept", math.nan, "RescaleIntercept is not a single finite number"),
-    ("RescaleSlope", 1e300, "not finite in float32"),
-])
+@pytest.mark.parametrize(
+    "keyword, value, words",
+    [
+        ("RescaleSlope", math.nan, "RescaleSlope is not a single finite number"),
+        ("RescaleSlope", math.inf, "RescaleSlope is not a single finite number"),
+        ("RescaleIntercept", math.inf, "RescaleIntercept is not a single finite number"),
+        ("RescaleIntercept", math.nan, "RescaleIntercept is not a single finite number"),
+        ("RescaleSlope", 1e300, "not finite in float32"),
+    ],
+)
 def test_a_non_finite_or_absurd_rescale_is_an_error(tmp_path, keyword, value, words):
     ds = pydicom.dcmread(real_file("CT_small.dcm"))
     ds[keyword].value = value
@@ -283,8 +306,13 @@ def test_to_display_refuses_non_finite_grey_levels(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # 4. no identifier in any log record, warning, message or metadata field
 
-PLANTED = {"PatientName": "QZXNAME^PLANTED", "PatientID": "QZXPID4711", "PatientBirthDate": "18870315",
-           "AccessionNumber": "QZXACC0815", "InstitutionName": "QZX INSTITUTE"}
+PLANTED = {
+    "PatientName": "QZXNAME^PLANTED",
+    "PatientID": "QZXPID4711",
+    "PatientBirthDate": "18870315",
+    "AccessionNumber": "QZXACC0815",
+    "InstitutionName": "QZX INSTITUTE",
+}
 
 
 def _planted_file(tmp_path: Path, name: str) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,8 +9,7 @@ import pytest
 from cxrdet.errors import InputError
 from cxrdet.io.prediction_strings import EMPTY_PREDICTION, format_prediction_strings, write_kaggle
 from cxrdet.io.predictions import read_table, write_predictions
-from cxrdet.structures import BoxTable
-from cxrdet.structures import Detections
+from cxrdet.structures import BoxTable, Detections
 
 HEADER = "image_id,class_id,score,x_min,y_min,x_max,y_max"
 
@@ -23,8 +21,17 @@ def write(tmp_path, text, name="p.csv"):
 
 
 def sample_table():
-    boxes = pd.DataFrame({"image_id": ["a", "a", "1e10"], "class_id": [3, 14, 0], "score": [0.5, 0.1234567891234, 1e-5],
-                          "x_min": [10.25, 0, 1], "y_min": [20.5, 0, 2], "x_max": [30.125, 1, 3], "y_max": [40, 1, 4]})
+    boxes = pd.DataFrame(
+        {
+            "image_id": ["a", "a", "1e10"],
+            "class_id": [3, 14, 0],
+            "score": [0.5, 0.1234567891234, 1e-5],
+            "x_min": [10.25, 0, 1],
+            "y_min": [20.5, 0, 2],
+            "x_max": [30.125, 1, 3],
+            "y_max": [40, 1, 4],
+        }
+    )
     images = BoxTable.empty(["a", "00empty", "1e10"]).images
     images.loc["a", ["height", "width"]] = [3000.0, 2500.0]
     return BoxTable(boxes, images, "mem")
@@ -61,8 +68,11 @@ def test_kaggle_csv(tmp_path):
     path = write(tmp_path, "image_id,PredictionString\na,0 0.5 1 2 3 4 14 0.25 0 0 1 1\nb,\nc,14 1 0 0 1 1\n")
     t = read_table(path)
     assert list(t.images.index) == ["a", "b", "c"]
-    assert t.boxes.values.tolist() == [["a", 0, 0.5, 1.0, 2.0, 3.0, 4.0], ["a", 14, 0.25, 0.0, 0.0, 1.0, 1.0],
-                                       ["c", 14, 1.0, 0.0, 0.0, 1.0, 1.0]]
+    assert t.boxes.values.tolist() == [
+        ["a", 0, 0.5, 1.0, 2.0, 3.0, 4.0],
+        ["a", 14, 0.25, 0.0, 0.0, 1.0, 1.0],
+        ["c", 14, 1.0, 0.0, 0.0, 1.0, 1.0],
+    ]
     assert read_table(path, role="gt").boxes["score"].tolist() == [1.0, 1.0, 1.0]
 
 
@@ -84,17 +94,33 @@ def test_write_kaggle_exact_and_empty_images(tmp_path):
 
 
 def test_format_prediction_strings_groups_per_image_in_row_order():
-    t = BoxTable(pd.DataFrame({"image_id": ["b", "a", "b"], "class_id": [1, 2, 3], "score": [0.5, 0.25, 1.0],
-                               "x_min": [0.0] * 3, "y_min": [0.0] * 3, "x_max": [5.5] * 3, "y_max": [6.0] * 3}))
+    t = BoxTable(
+        pd.DataFrame(
+            {
+                "image_id": ["b", "a", "b"],
+                "class_id": [1, 2, 3],
+                "score": [0.5, 0.25, 1.0],
+                "x_min": [0.0] * 3,
+                "y_min": [0.0] * 3,
+                "x_max": [5.5] * 3,
+                "y_max": [6.0] * 3,
+            }
+        )
+    )
     s = format_prediction_strings(t)
     assert s.to_dict() == {"b": "1 0.5 0 0 5.5 6 3 1 0 0 5.5 6", "a": "2 0.25 0 0 5.5 6"}
 
 
 def test_vindr_train_csv(tmp_path):
-    rows = ["image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max",
-            "n1,No finding,14,R1,,,,", "n1,No finding,14,R2,,,,", "n1,No finding,14,R3,,,,",
-            "f1,Nodule/Mass,8,R1,100,100,200,200", "f1,Nodule/Mass,8,R2,110,104,210,190",
-            "f1,Nodule/Mass,8,R3,600,600,700,650"]
+    rows = [
+        "image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max",
+        "n1,No finding,14,R1,,,,",
+        "n1,No finding,14,R2,,,,",
+        "n1,No finding,14,R3,,,,",
+        "f1,Nodule/Mass,8,R1,100,100,200,200",
+        "f1,Nodule/Mass,8,R2,110,104,210,190",
+        "f1,Nodule/Mass,8,R3,600,600,700,650",
+    ]
     path = write(tmp_path, "\n".join(rows) + "\n", "train.csv")
     t = read_table(path, role="gt")
     assert len(t) == 6 and list(t.images.index) == ["n1", "f1"]
@@ -121,8 +147,13 @@ def test_vindr_fusion_matches_ensemble_boxes(tmp_path):
     path = write(tmp_path, "\n".join(lines) + "\n")
     got = read_table(path, role="gt", gt_fuse="wbf").boxes[["x_min", "y_min", "x_max", "y_max"]].to_numpy()
     scale = np.concatenate(list(per_reader.values())).max(axis=0)[[2, 3, 2, 3]]
-    ref, _, _ = weighted_boxes_fusion([(b / scale).tolist() for b in per_reader.values()],
-                                      [[1.0] * 4] * 3, [[0] * 4] * 3, iou_thr=0.4, skip_box_thr=0.0)
+    ref, _, _ = weighted_boxes_fusion(
+        [(b / scale).tolist() for b in per_reader.values()],
+        [[1.0] * 4] * 3,
+        [[0] * 4] * 3,
+        iou_thr=0.4,
+        skip_box_thr=0.0,
+    )
     ref = np.asarray(ref) * scale
     order = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731
     np.testing.assert_allclose(order(got), order(ref), rtol=1e-9)
@@ -184,8 +215,17 @@ def test_conflicting_sizes(tmp_path):
 
 
 def test_parquet_errors_name_rows(tmp_path):
-    frame = pd.DataFrame({"image_id": ["a", "b"], "class_id": [1, 1], "score": [0.5, 0.5],
-                          "x_min": [1.0, 9.0], "y_min": [2.0] * 2, "x_max": [3.0] * 2, "y_max": [4.0] * 2})
+    frame = pd.DataFrame(
+        {
+            "image_id": ["a", "b"],
+            "class_id": [1, 1],
+            "score": [0.5, 0.5],
+            "x_min": [1.0, 9.0],
+            "y_min": [2.0] * 2,
+            "x_max": [3.0] * 2,
+            "y_max": [4.0] * 2,
+        }
+    )
     frame.to_parquet(tmp_path / "p.parquet")
     with pytest.raises(InputError, match="row 2: x_max < x_min"):
         read_table(tmp_path / "p.parquet")
@@ -210,17 +250,27 @@ def test_large_file_round_trip(tmp_path):
     n = 200_000
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 3000, n)
-    frame = pd.DataFrame({"image_id": np.repeat([f"{i:016x}" for i in range(2000)], 100),
-                          "class_id": rng.integers(0, 15, n), "score": rng.random(n),
-                          "x_min": x, "y_min": x, "x_max": x + 5, "y_max": x + 5})
+    frame = pd.DataFrame(
+        {
+            "image_id": np.repeat([f"{i:016x}" for i in range(2000)], 100),
+            "class_id": rng.integers(0, 15, n),
+            "score": rng.random(n),
+            "x_min": x,
+            "y_min": x,
+            "x_max": x + 5,
+            "y_max": x + 5,
+        }
+    )
     path = tmp_path / "big.csv"
     write_predictions(BoxTable(frame), path)
     t = read_table(path)
     assert len(t) == n and len(t.images) == 2000
     back = t.boxes.sort_values(["image_id", "x_min"], kind="stable").reset_index(drop=True)
     want = frame.sort_values(["image_id", "x_min"], kind="stable").reset_index(drop=True)
-    np.testing.assert_array_equal(back[["x_min", "y_min", "x_max", "y_max", "score"]].to_numpy(),
-                                  want[["x_min", "y_min", "x_max", "y_max", "score"]].to_numpy())
+    np.testing.assert_array_equal(
+        back[["x_min", "y_min", "x_max", "y_max", "score"]].to_numpy(),
+        want[["x_min", "y_min", "x_max", "y_max", "score"]].to_numpy(),
+    )
     np.testing.assert_array_equal(back["class_id"].to_numpy(), want["class_id"].to_numpy())
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,8 +24,8 @@ import pytest
 
 from cxrdet.errors import InputError
 from cxrdet.io.predictions import read_table
-from cxrdet.io.tables import MAX_PIXELS
 from cxrdet.io.sizes import read_sizes
+from cxrdet.io.tables import MAX_PIXELS
 from cxrdet.preprocess.labels import check_images, read_labels, validate_rows
 from cxrdet.submission.gating import read_normal_probs
 from cxrdet.submission.kaggle import read_sample_ids
@@ -35,8 +35,10 @@ LABELS_HEADER = "image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max"
 PRED_HEADER = "image_id,class_id,score,x_min,y_min,x_max,y_max"
 KAGGLE_HEADER = "image_id,PredictionString"
 HUGE_INT = "9" * 30
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
-       b"\x89\x00\x00\x00\nIDATx\x9cc\x00\x01\x00\x00\x05\x00\x01\r\n-\xb4\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+    b"\x89\x00\x00\x00\nIDATx\x9cc\x00\x01\x00\x00\x05\x00\x01\r\n-\xb4\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 SECRET = "DR-SECRET-7"  # a radiologist's identifier: no message may quote it
 
 
@@ -77,18 +79,22 @@ def _table(role: str):
     def read(path: Path):
         t = read_table(path, role=role)
         return t.boxes.to_dict("list"), list(t.images.index)
+
     return read
 
 
 READERS = [
-    Reader("labels", LABELS_HEADER, "img1,Nodule/Mass,8,R1,10,10,50,50", "img2,Nodule/Mass,8,R1,60,10,50,50",
-           _labels),
+    Reader("labels", LABELS_HEADER, "img1,Nodule/Mass,8,R1,10,10,50,50", "img2,Nodule/Mass,8,R1,60,10,50,50", _labels),
     Reader("predictions", PRED_HEADER, "img1,8,0.5,10,10,50,50", "img2,8,2.5,10,10,50,50", _table("pred")),
     Reader("kaggle", KAGGLE_HEADER, "img1,8 0.5 10 10 50 50", "img2,8 2.5 10 10 50 50", _table("pred")),
-    Reader("vindr_gt", LABELS_HEADER, "img1,Nodule/Mass,8,R1,10,10,50,50", "img2,Nodule/Mass,8,R1,60,10,50,50",
-           _table("gt")),
-    Reader("sizes", "image_id,height,width", "img1,100,200", "img2,-5,200",
-           lambda p: read_sizes(p).to_dict("index")),
+    Reader(
+        "vindr_gt",
+        LABELS_HEADER,
+        "img1,Nodule/Mass,8,R1,10,10,50,50",
+        "img2,Nodule/Mass,8,R1,60,10,50,50",
+        _table("gt"),
+    ),
+    Reader("sizes", "image_id,height,width", "img1,100,200", "img2,-5,200", lambda p: read_sizes(p).to_dict("index")),
     Reader("sample", KAGGLE_HEADER, "img1,14 1 0 0 1 1", "img1,14 1 0 0 1 1", lambda p: list(read_sample_ids(p))),
     Reader("normal_probs", "image_id,p_normal", "img1,0.25", "img2,1.5", lambda p: read_normal_probs(p).to_dict()),
 ]
@@ -144,8 +150,13 @@ def test_headerless_file_error_does_not_quote_the_row(tmp_path, reader):
 def test_bom_extra_columns_blank_lines_crlf_and_gzip_just_work(tmp_path, reader):
     h, g = reader.header, reader.good
     plain = reader.read(write(tmp_path, "plain.csv", f"{h}\n{g}\n"))
-    variants = {"bom": f"\ufeff{h}\n{g}\n", "extra": f"{h},comment\n{g},hello\n", "blank": f"\n{h}\n\n{g}\n  \n\n",
-                "crlf": f"{h}\r\n{g}\r\n", "spaced_header": f"{h.replace(',', ', ')}\n{g}\n"}
+    variants = {
+        "bom": f"\ufeff{h}\n{g}\n",
+        "extra": f"{h},comment\n{g},hello\n",
+        "blank": f"\n{h}\n\n{g}\n  \n\n",
+        "crlf": f"{h}\r\n{g}\r\n",
+        "spaced_header": f"{h.replace(',', ', ')}\n{g}\n",
+    }
     for name, text in variants.items():
         assert reader.read(write(tmp_path, f"{name}.csv", text)) == plain, name
     assert reader.read(write(tmp_path, "t.csv.gz", gzip.compress(f"{h}\n{g}\n".encode()))) == plain
@@ -162,18 +173,23 @@ def test_line_numbers_count_blank_lines(tmp_path, reader):
 
 
 def test_labels_line_numbers_count_quoted_newlines(tmp_path):
-    path = write(tmp_path, "t.csv", f'{LABELS_HEADER}\nimg1,"Nodule\nMass",8,R1,10,10,50,50\n'
-                                    "img2,Nodule/Mass,8,R1,60,10,50,50\n")
+    path = write(
+        tmp_path, "t.csv", f'{LABELS_HEADER}\nimg1,"Nodule\nMass",8,R1,10,10,50,50\nimg2,Nodule/Mass,8,R1,60,10,50,50\n'
+    )
     problems = validate_rows(read_labels(path))[1]
-    assert [(p.line, p.problem.split(" (")[0]) for p in problems] == [(2, "unknown class_name"),
-                                                                      (4, "x_max < x_min or y_max < y_min")]
+    assert [(p.line, p.problem.split(" (")[0]) for p in problems] == [
+        (2, "unknown class_name"),
+        (4, "x_max < x_min or y_max < y_min"),
+    ]
 
 
 # ----------------------------------------------------------------------------- labels: bad rows are rejected
 
 LABEL_REJECTED = [
-    *[(f"img2,X,{v},R1,10,10,50,50", "unknown class_id")
-      for v in ("nan", "inf", "-inf", "1e308", HUGE_INT, "abc", "8.5", "15", "-1", "")],
+    *[
+        (f"img2,X,{v},R1,10,10,50,50", "unknown class_id")
+        for v in ("nan", "inf", "-inf", "1e308", HUGE_INT, "abc", "8.5", "15", "-1", "")
+    ],
     *[(f"img2,Nodule/Mass,8,R1,10,10,{v},50", "missing or non-numeric") for v in ("nan", "inf", "-inf", "abc", "")],
     ("img2,Nodule/Mass,8,R1,10,10,1e308,50", "beyond"),
     (f"img2,Nodule/Mass,8,R1,10,10,{HUGE_INT},50", "beyond"),
@@ -199,7 +215,11 @@ def test_label_row_with_bad_value_is_rejected_with_its_line(tmp_path, row, probl
 
 def test_label_negative_zero_and_negative_box(tmp_path):
     """-0 is 0; a box reaching outside the image is kept, then clipped by check_images (and reported)."""
-    path = write(tmp_path, "train.csv", f"{LABELS_HEADER}\nimg1,Aortic enlargement,-0,R1,-0,10,50,50\nimg1,Nodule/Mass,8,R1,-20,-5,50,50\n")
+    path = write(
+        tmp_path,
+        "train.csv",
+        f"{LABELS_HEADER}\nimg1,Aortic enlargement,-0,R1,-0,10,50,50\nimg1,Nodule/Mass,8,R1,-20,-5,50,50\n",
+    )
     good, problems = validate_rows(read_labels(path))
     assert problems == [] and good["class_id"].tolist() == [0, 8]
     kept, clipped = check_images(good, {"img1": (100, 100)})
@@ -211,7 +231,7 @@ def test_label_negative_zero_and_negative_box(tmp_path):
 
 
 def _pred_row(field: str, value: str) -> str:
-    cells = dict(zip(PRED_HEADER.split(","), "img2,8,0.5,10,10,50,50".split(",")))
+    cells = dict(zip(PRED_HEADER.split(","), ["img2", "8", "0.5", "10", "10", "50", "50"]))
     cells[field] = value
     return ",".join(cells.values())
 
@@ -227,9 +247,14 @@ _EXPECT = {  # value -> expected message per field (class_id, score, x_max)
 PRED_BAD = [(_pred_row(f, v), m[i]) for v, m in _EXPECT.items() for i, f in enumerate(("class_id", "score", "x_max"))]
 PRED_BAD += [(_pred_row("class_id", v), "class_id must be") for v in ("15", "-1", "1.5", "14.000001")]
 PRED_BAD += [(_pred_row("score", v), r"score must be in \[0, 1\]") for v in ("-0.1", "1.5")]
-PRED_BAD += [(_pred_row("x_min", "60"), "x_max < x_min"), (_pred_row("y_min", "60"), "y_max < y_min"),
-             (_pred_row("x_min", "-1e308"), "beyond"), (_pred_row("image_id", ""), "empty image_id"),
-             (_pred_row("image_id", '"  "'), "empty image_id"), (_pred_row("score", ""), "empty")]
+PRED_BAD += [
+    (_pred_row("x_min", "60"), "x_max < x_min"),
+    (_pred_row("y_min", "60"), "y_max < y_min"),
+    (_pred_row("x_min", "-1e308"), "beyond"),
+    (_pred_row("image_id", ""), "empty image_id"),
+    (_pred_row("image_id", '"  "'), "empty image_id"),
+    (_pred_row("score", ""), "empty"),
+]
 
 
 @pytest.mark.parametrize("row,match", PRED_BAD)
@@ -240,15 +265,19 @@ def test_prediction_bad_value_names_file_and_line(tmp_path, row, match):
 
 @pytest.mark.parametrize("value", ["abc", "0", "-0", "-5", "inf", "nan", "1e308", HUGE_INT])
 def test_prediction_bad_size_names_file_and_line(tmp_path, value):
-    path = write(tmp_path, "pred.csv", f"{PRED_HEADER},height,width\nimg1,8,0.5,10,10,50,50,100,200\n"
-                                       f"img2,8,0.5,10,10,50,50,{value},200\n")
+    path = write(
+        tmp_path,
+        "pred.csv",
+        f"{PRED_HEADER},height,width\nimg1,8,0.5,10,10,50,50,100,200\nimg2,8,0.5,10,10,50,50,{value},200\n",
+    )
     raises_input_error(read_table, path, "height", row=3)
 
 
 def test_prediction_values_that_are_fine(tmp_path):
     """-0 is 0; negative coordinates and zero-area boxes are what detectors output: kept (they score as FPs)."""
-    path = write(tmp_path, "pred.csv", f"{PRED_HEADER}\nimg1,-0,-0,-0,10,50,50\nimg1,8,0.5,-5,-5,50,50\n"
-                                       "img1,8,0.5,10,10,10,50\n")
+    path = write(
+        tmp_path, "pred.csv", f"{PRED_HEADER}\nimg1,-0,-0,-0,10,50,50\nimg1,8,0.5,-5,-5,50,50\nimg1,8,0.5,10,10,10,50\n"
+    )
     boxes = read_table(path).boxes
     assert boxes["class_id"].tolist() == [0, 8, 8] and boxes["score"].tolist() == [0.0, 0.5, 0.5]
     assert boxes["x_min"].tolist() == [0.0, -5.0, 10.0]
@@ -277,11 +306,17 @@ def test_kaggle_bad_value_names_file_and_line(tmp_path, row, match):
     raises_input_error(read_table, path, match, row=3)
 
 
-@pytest.mark.parametrize("row,match", [
-    ("img2,X,15,R1,10,10,50,50", "class_id must be"), ("img2,X,8,R1,10,,50,50", "empty"),
-    ("img2,X,8,R1,10,10,1e308,50", "beyond"), (f"img2,X,8,R1,10,10,{HUGE_INT},50", "beyond"),
-    ("img2,X,8,R1,10,10,abc,50", "not a number"), ("img2,X,8,R1,60,10,50,50", "x_max < x_min"),
-])
+@pytest.mark.parametrize(
+    "row,match",
+    [
+        ("img2,X,15,R1,10,10,50,50", "class_id must be"),
+        ("img2,X,8,R1,10,,50,50", "empty"),
+        ("img2,X,8,R1,10,10,1e308,50", "beyond"),
+        (f"img2,X,8,R1,10,10,{HUGE_INT},50", "beyond"),
+        ("img2,X,8,R1,10,10,abc,50", "not a number"),
+        ("img2,X,8,R1,60,10,50,50", "x_max < x_min"),
+    ],
+)
 def test_vindr_ground_truth_bad_value_names_file_and_line(tmp_path, row, match):
     path = write(tmp_path, "train.csv", f"{LABELS_HEADER}\nimg1,No finding,14,R1,,,,\n{row}\n")
     for gt_fuse in ("none", "wbf"):
@@ -292,8 +327,15 @@ def test_vindr_ground_truth_bad_value_names_file_and_line(tmp_path, row, match):
 
 
 def _parquet_frame(**columns) -> pd.DataFrame:
-    base = {"image_id": ["img1", "img2"], "class_id": [8, 3], "score": [0.5, 0.25], "x_min": [10.0, 1.0],
-            "y_min": [10.0, 1.0], "x_max": [50.0, 5.0], "y_max": [50.0, 5.0]}
+    base = {
+        "image_id": ["img1", "img2"],
+        "class_id": [8, 3],
+        "score": [0.5, 0.25],
+        "x_min": [10.0, 1.0],
+        "y_min": [10.0, 1.0],
+        "x_max": [50.0, 5.0],
+        "y_max": [50.0, 5.0],
+    }
     return pd.DataFrame({**base, **columns})
 
 
@@ -317,8 +359,9 @@ def test_parquet_with_wrong_dtypes(tmp_path, case):
     frame, match = PARQUET_BAD[case]
     path = tmp_path / "p.parquet"
     frame.to_parquet(path)
-    raises_input_error(lambda p: read_table(p, role="gt", gt_fuse="wbf") if "rad_id" in frame else read_table(p),
-                       path, match)
+    raises_input_error(
+        lambda p: read_table(p, role="gt", gt_fuse="wbf") if "rad_id" in frame else read_table(p), path, match
+    )
 
 
 def test_parquet_damaged_truncated_duplicated(tmp_path):
@@ -338,9 +381,23 @@ def test_parquet_damaged_truncated_duplicated(tmp_path):
 # --------------------------------------------------------------------- sizes, sample ids, normal probabilities
 
 
-@pytest.mark.parametrize("row", ["img2,nan,200", "img2,inf,200", "img2,-inf,200", "img2,1e308,200",
-                                 f"img2,{HUGE_INT},200", "img2,-0,200", "img2,0,200", "img2,abc,200",
-                                 "img2,100,", ",100,200", "  ,100,200", "img1,100,201"])
+@pytest.mark.parametrize(
+    "row",
+    [
+        "img2,nan,200",
+        "img2,inf,200",
+        "img2,-inf,200",
+        "img2,1e308,200",
+        f"img2,{HUGE_INT},200",
+        "img2,-0,200",
+        "img2,0,200",
+        "img2,abc,200",
+        "img2,100,",
+        ",100,200",
+        "  ,100,200",
+        "img1,100,201",
+    ],
+)
 def test_sizes_bad_row_names_file_and_line(tmp_path, row):
     path = write(tmp_path, "sizes.csv", f"image_id,height,width\nimg1,100,200\n{row}\n")
     raises_input_error(read_sizes, path, "height/width|empty image_id|two different sizes", row=3)
@@ -348,8 +405,10 @@ def test_sizes_bad_row_names_file_and_line(tmp_path, row):
 
 def test_sizes_repeats_fractions_and_prediction_rows_are_fine(tmp_path):
     path = write(tmp_path, "sizes.csv", "image_id,height,width\nimg1,100,200\nimg1,100,200\nimg2,10.5,20\n")
-    assert read_sizes(path).to_dict("index") == {"img1": {"height": 100.0, "width": 200.0},
-                                                 "img2": {"height": 10.5, "width": 20.0}}
+    assert read_sizes(path).to_dict("index") == {
+        "img1": {"height": 100.0, "width": 200.0},
+        "img2": {"height": 10.5, "width": 20.0},
+    }
     none_given = write(tmp_path, "p.csv", f"{PRED_HEADER},height,width\nimg1,,,,,,,,\n")
     raises_input_error(read_sizes, none_given, "no image size")
 
@@ -368,8 +427,9 @@ def test_normal_probability_bad_value(tmp_path, value):
 
 def test_normal_probability_ids_and_negative_zero(tmp_path):
     raises_input_error(read_normal_probs, write(tmp_path, "d.csv", "image_id,p_normal\na,0.5\na,0.5\n"), "twice", 3)
-    raises_input_error(read_normal_probs, write(tmp_path, "e.csv", "image_id,p_normal\na,0.5\n,0.5\n"),
-                       "empty image_id", 3)
+    raises_input_error(
+        read_normal_probs, write(tmp_path, "e.csv", "image_id,p_normal\na,0.5\n,0.5\n"), "empty image_id", 3
+    )
     assert read_normal_probs(write(tmp_path, "z.csv", "image_id,p_normal\na,-0\n")).to_dict() == {"a": 0.0}
 
 
@@ -384,26 +444,49 @@ def sample(tmp_path):
 GOOD_SUBMISSION = f"{KAGGLE_HEADER}\nimg1,8 0.5 10 10 50 50\nimg2,14 1 0 0 1 1\n"
 
 
-@pytest.mark.parametrize("case,content,expected", [
-    ("empty", b"", [(None, "empty file")]),
-    ("binary", bytes(range(256)) * 8, [(None, "binary data")]),
-    ("png", PNG, [(None, "PNG image")]),
-    ("utf16", GOOD_SUBMISSION.encode("utf-16"), [(None, "UTF-16")]),
-    ("header_only", f"{KAGGLE_HEADER}\n".encode(), [(None, "img1 of the sample"), (None, "img2 of the sample")]),
-    ("invalid_utf8", GOOD_SUBMISSION.encode().replace(b"img2", b"img\xff"),
-     [(3, "not UTF-8"), (None, "img2 of the sample")]),
-    ("unterminated_quote", f'{KAGGLE_HEADER}\n"img1,8 0.5 10 10 50 50\nimg2,14 1 0 0 1\n'.encode(),
-     [(2, "unbalanced double quote"), (3, "not a multiple of 6"), (None, "img1 of the sample")]),
-    ("too_many_fields", f"{KAGGLE_HEADER}\nimg1,8 0.5 10 10 50 50,extra\nimg2,14 1 0 0 1 1\n".encode(),
-     [(2, "3 fields"), (None, "img1 of the sample")]),
-    ("duplicate_column", f"{KAGGLE_HEADER},PredictionString\nimg1,8 0.5 10 10 50 50\nimg2,14 1 0 0 1 1\n".encode(),
-     [(1, "header must be")]),
-    ("values", f"{KAGGLE_HEADER}\nimg1,8 nan 10 10 50 50 8 0.5 10 10 1e308 50 {HUGE_INT} 0.5 1 1 2 2\n"
-               "img2,8 0.5 10 10 50\nimg2,14 1 0 0 1 1\n".encode(),
-     [(2, "sextuple 1: score is NaN"), (2, "sextuple 2: box coordinate beyond"), (2, "sextuple 3: class_id must be"),
-      (3, "not a multiple of 6"), (4, "already listed on line 3")]),
-    ("bom_crlf", ("\ufeff" + GOOD_SUBMISSION.replace("\n", "\r\n")).encode(), []),
-])
+@pytest.mark.parametrize(
+    "case,content,expected",
+    [
+        ("empty", b"", [(None, "empty file")]),
+        ("binary", bytes(range(256)) * 8, [(None, "binary data")]),
+        ("png", PNG, [(None, "PNG image")]),
+        ("utf16", GOOD_SUBMISSION.encode("utf-16"), [(None, "UTF-16")]),
+        ("header_only", f"{KAGGLE_HEADER}\n".encode(), [(None, "img1 of the sample"), (None, "img2 of the sample")]),
+        (
+            "invalid_utf8",
+            GOOD_SUBMISSION.encode().replace(b"img2", b"img\xff"),
+            [(3, "not UTF-8"), (None, "img2 of the sample")],
+        ),
+        (
+            "unterminated_quote",
+            f'{KAGGLE_HEADER}\n"img1,8 0.5 10 10 50 50\nimg2,14 1 0 0 1\n'.encode(),
+            [(2, "unbalanced double quote"), (3, "not a multiple of 6"), (None, "img1 of the sample")],
+        ),
+        (
+            "too_many_fields",
+            f"{KAGGLE_HEADER}\nimg1,8 0.5 10 10 50 50,extra\nimg2,14 1 0 0 1 1\n".encode(),
+            [(2, "3 fields"), (None, "img1 of the sample")],
+        ),
+        (
+            "duplicate_column",
+            f"{KAGGLE_HEADER},PredictionString\nimg1,8 0.5 10 10 50 50\nimg2,14 1 0 0 1 1\n".encode(),
+            [(1, "header must be")],
+        ),
+        (
+            "values",
+            f"{KAGGLE_HEADER}\nimg1,8 nan 10 10 50 50 8 0.5 10 10 1e308 50 {HUGE_INT} 0.5 1 1 2 2\n"
+            "img2,8 0.5 10 10 50\nimg2,14 1 0 0 1 1\n".encode(),
+            [
+                (2, "sextuple 1: score is NaN"),
+                (2, "sextuple 2: box coordinate beyond"),
+                (2, "sextuple 3: class_id must be"),
+                (3, "not a multiple of 6"),
+                (4, "already listed on line 3"),
+            ],
+        ),
+        ("bom_crlf", ("\ufeff" + GOOD_SUBMISSION.replace("\n", "\r\n")).encode(), []),
+    ],
+)
 def test_validate_submission_reports_every_problem(tmp_path, sample, case, content, expected):
     problems = validate_submission(write(tmp_path, "sub.csv", content), sample)
     assert len(problems) == len(expected), problems
@@ -413,8 +496,9 @@ def test_validate_submission_reports_every_problem(tmp_path, sample, case, conte
 
 def test_validate_submission_long_strings_and_short_quotes(tmp_path, sample):
     many = " ".join(["8 0.5 10 10 50 50"] * 10_000)  # > 131072 characters: the csv module's default limit
-    assert validate_submission(write(tmp_path, "long.csv", f"{KAGGLE_HEADER}\nimg1,{many}\nimg2,{many}\n"),
-                               sample) == []
+    assert (
+        validate_submission(write(tmp_path, "long.csv", f"{KAGGLE_HEADER}\nimg1,{many}\nimg2,{many}\n"), sample) == []
+    )
     token = "x" * 5000
     headerless = f"img1,8 0.5 10 10 50 50 {many}\nimg2,8 0.5 10 10 50 {token}\n"
     problems = validate_submission(write(tmp_path, "noheader.csv", headerless), sample)
@@ -442,8 +526,9 @@ def cli(tmp_path_factory) -> dict[str, tuple[int, str, str, Path]]:
     """Runs every CLI case at once (they take ~2 s each, mostly imports) -> name: (code, stdout, stderr, file)."""
     d = tmp_path_factory.mktemp("cli")
     gt = write(d, "gt.csv", f"{LABELS_HEADER}\nimg1,Nodule/Mass,8,R1,10,10,50,50\nimg2,No finding,14,R1,,,,\n")
-    pred = write(d, "pred.csv", f"{PRED_HEADER},height,width\nimg1,8,0.5,10,10,50,50,100,100\n"
-                                "img2,14,0.5,0,0,1,1,100,100\n")
+    pred = write(
+        d, "pred.csv", f"{PRED_HEADER},height,width\nimg1,8,0.5,10,10,50,50,100,100\nimg2,14,0.5,0,0,1,1,100,100\n"
+    )
     sample = write(d, "sample.csv", f"{KAGGLE_HEADER}\nimg1,14 1 0 0 1 1\nimg2,14 1 0 0 1 1\n")
     files = {
         "kaggle_not_utf8": write(d, "k.csv", f"{KAGGLE_HEADER}\nimg1,8 0.5 10 10 50 50\n".encode() + b"im\xff,\n"),
@@ -461,22 +546,39 @@ def cli(tmp_path_factory) -> dict[str, tuple[int, str, str, Path]]:
         "evaluate_pred": (["evaluate", "--gt", gt, "--pred", f["kaggle_not_utf8"]], "kaggle_not_utf8"),
         "evaluate_gt": (["evaluate", "--gt", f["gt_header_only"], "--pred", pred], "gt_header_only"),
         "ensemble_pred": (["ensemble", pred, f["truncated_parquet"], "-o", d / "e.csv"], "truncated_parquet"),
-        "ensemble_sizes": (["ensemble", pred, pred, "--sizes", f["sizes_empty_id"], "-o", d / "e.csv"],
-                           "sizes_empty_id"),
+        "ensemble_sizes": (
+            ["ensemble", pred, pred, "--sizes", f["sizes_empty_id"], "-o", d / "e.csv"],
+            "sizes_empty_id",
+        ),
         "tune_ensemble_gt": (["tune-ensemble", pred, "--gt", f["png_as_gt"], "--no-progress"], "png_as_gt"),
-        "submit_sample": (["submit", pred, "--sample", f["sample_duplicate_column"], "-o", d / "s1.csv"],
-                          "sample_duplicate_column"),
-        "submit_probs": (["submit", pred, "--sample", sample, "--normal-prob", f["probs_empty_id"], "-o",
-                          d / "s2.csv"], "probs_empty_id"),
-        "validate_submission": (["validate-submission", f["utf16_submission"], "--sample", sample],
-                                "utf16_submission"),
-        "validate_meta": (["validate-submission", sample, "--sample", sample, "--sizes", f["meta_directory"]],
-                          "meta_directory"),
+        "submit_sample": (
+            ["submit", pred, "--sample", f["sample_duplicate_column"], "-o", d / "s1.csv"],
+            "sample_duplicate_column",
+        ),
+        "submit_probs": (
+            ["submit", pred, "--sample", sample, "--normal-prob", f["probs_empty_id"], "-o", d / "s2.csv"],
+            "probs_empty_id",
+        ),
+        "validate_submission": (["validate-submission", f["utf16_submission"], "--sample", sample], "utf16_submission"),
+        "validate_meta": (
+            ["validate-submission", sample, "--sample", sample, "--sizes", f["meta_directory"]],
+            "meta_directory",
+        ),
         "argparse": (["evaluate", "--gt", gt], "kaggle_not_utf8"),
     }
-    running = {name: (subprocess.Popen([sys.executable, "-m", "cxrdet.cli", *map(str, args)], cwd=d, text=True,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE), files[key])
-               for name, (args, key) in commands.items()}
+    running = {
+        name: (
+            subprocess.Popen(
+                [sys.executable, "-m", "cxrdet.cli", *map(str, args)],
+                cwd=d,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            ),
+            files[key],
+        )
+        for name, (args, key) in commands.items()
+    }
     results = {}
     for name, (proc, path) in running.items():
         out, err = proc.communicate(timeout=300)

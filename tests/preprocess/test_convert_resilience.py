@@ -90,8 +90,20 @@ def test_cli_exits_1_after_a_crash_and_lists_it(dicoms, tmp_path, monkeypatch, c
 
     abort = _ids(dicoms)[0]
     monkeypatch.setattr(images, "dicom_to_display", _hostile_decoder(tmp_path / "c.txt", abort, "-", "-"))
-    code = main(["convert", "--dicom-dir", str(dicoms), "--out", str(tmp_path / "o"), "--size", "64",
-                 "--workers", "2", "--no-progress"])
+    code = main(
+        [
+            "convert",
+            "--dicom-dir",
+            str(dicoms),
+            "--out",
+            str(tmp_path / "o"),
+            "--size",
+            "64",
+            "--workers",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert code == 1
     assert "failed          1  (see failures.csv)" in capsys.readouterr().out
 

@@ -1,8 +1,8 @@
 """Reader fusion against ensemble-boxes called directly, and the n_readers count."""
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 from ensemble_boxes import weighted_boxes_fusion
 
 from cxrdet.preprocess.fusion import fuse_readers
@@ -27,38 +27,53 @@ def test_wbf_equals_ensemble_boxes_per_image_and_class():
     fused = fuse_readers(frame, "wbf", iou_thr=0.4)
     for (image, c), group in frame[frame.class_id != 14].groupby(["image_id", "class_id"]):
         scale = 3000.0
-        lists = [(group[group.rad_id == r][["x_min", "y_min", "x_max", "y_max"]].to_numpy() / scale).tolist()
-                 for r in sorted(group.rad_id.unique())]
-        boxes, scores, _ = weighted_boxes_fusion(lists, [[1.0] * len(b) for b in lists],
-                                                 [[0] * len(b) for b in lists], iou_thr=0.4, skip_box_thr=0.0)
+        lists = [
+            (group[group.rad_id == r][["x_min", "y_min", "x_max", "y_max"]].to_numpy() / scale).tolist()
+            for r in sorted(group.rad_id.unique())
+        ]
+        boxes, scores, _ = weighted_boxes_fusion(
+            lists, [[1.0] * len(b) for b in lists], [[0] * len(b) for b in lists], iou_thr=0.4, skip_box_thr=0.0
+        )
         ours = fused[(fused.image_id == image) & (fused.class_id == c)]
         mine = ours[["x_min", "y_min", "x_max", "y_max"]].to_numpy()
         order_ref, order_mine = np.lexsort(boxes.T[::-1]), np.lexsort(mine.T[::-1])
         np.testing.assert_allclose(mine[order_mine], boxes[order_ref] * scale, rtol=1e-4)
-        np.testing.assert_array_equal(np.sort(ours.n_readers.to_numpy()),
-                                      np.sort(np.rint(scores * len(lists)).astype(int)))
-    assert set(fused.class_id) == {3, 8}                     # class 14 never becomes a box
+        np.testing.assert_array_equal(
+            np.sort(ours.n_readers.to_numpy()), np.sort(np.rint(scores * len(lists)).astype(int))
+        )
+    assert set(fused.class_id) == {3, 8}  # class 14 never becomes a box
     assert sorted(fused[(fused.image_id == "i1") & (fused.class_id == 8)].n_readers) == [1, 3]
 
 
 def test_wbf_by_hand():
     """Three readers' boxes of one finding: equal scores, so the fused box is their plain mean; a lone box stays."""
-    frame = readers_frame([("a", 3, "R1", 100, 100, 200, 200), ("a", 3, "R2", 110, 100, 210, 200),
-                           ("a", 3, "R3", 90, 110, 190, 210), ("a", 3, "R2", 600, 600, 700, 650),
-                           ("a", 5, "R1", 100, 100, 200, 200), ("b", 3, "R1", 10, 10, 20, 20)])
+    frame = readers_frame(
+        [
+            ("a", 3, "R1", 100, 100, 200, 200),
+            ("a", 3, "R2", 110, 100, 210, 200),
+            ("a", 3, "R3", 90, 110, 190, 210),
+            ("a", 3, "R2", 600, 600, 700, 650),
+            ("a", 5, "R1", 100, 100, 200, 200),
+            ("b", 3, "R1", 10, 10, 20, 20),
+        ]
+    )
     fused = fuse_readers(frame, "wbf", iou_thr=0.4).sort_values(["image_id", "class_id", "x_min"])
     got = fused[["image_id", "class_id", "x_min", "y_min", "x_max", "y_max", "n_readers"]].to_numpy().tolist()
-    expected = [["a", 3, 100, 310 / 3, 200, 610 / 3, 3], ["a", 3, 600, 600, 700, 650, 1],
-                ["a", 5, 100, 100, 200, 200, 1], ["b", 3, 10, 10, 20, 20, 1]]
+    expected = [
+        ["a", 3, 100, 310 / 3, 200, 610 / 3, 3],
+        ["a", 3, 600, 600, 700, 650, 1],
+        ["a", 5, 100, 100, 200, 200, 1],
+        ["b", 3, 10, 10, 20, 20, 1],
+    ]
     assert [row[:2] for row in got] == [row[:2] for row in expected]
     assert [row[-1] for row in got] == [row[-1] for row in expected]
-    np.testing.assert_allclose(np.array([row[2:6] for row in got], float),
-                               np.array([row[2:6] for row in expected], float), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.array([row[2:6] for row in got], float), np.array([row[2:6] for row in expected], float), rtol=1e-5
+    )
 
 
 def test_nms_and_none():
-    frame = readers_frame([("a", 0, "R1", 0, 0, 10, 10), ("a", 0, "R2", 1, 1, 11, 11),
-                           ("a", 0, "R3", 50, 50, 60, 60)])
+    frame = readers_frame([("a", 0, "R1", 0, 0, 10, 10), ("a", 0, "R2", 1, 1, 11, 11), ("a", 0, "R3", 50, 50, 60, 60)])
     none = fuse_readers(frame, "none")
     assert len(none) == 3 and (none.n_readers == 1).all()
     nms = fuse_readers(frame, "nms", iou_thr=0.4)

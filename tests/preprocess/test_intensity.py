@@ -104,8 +104,9 @@ def test_constant_image_is_black(tmp_path):
     assert not to_display(ds, ds.pixel_array).any()
 
 
-@pytest.mark.parametrize("center, width", [(2048.0, float("nan")), (float("inf"), 500.0), (2048.0, 0.0),
-                                           (2048.0, -10.0)])
+@pytest.mark.parametrize(
+    "center, width", [(2048.0, float("nan")), (float("inf"), 500.0), (2048.0, 0.0), (2048.0, -10.0)]
+)
 def test_an_unusable_window_is_ignored_not_turned_into_nan(tmp_path, center, width):
     rng = np.random.default_rng(4)
     ds = pydicom.dcmread(write_dicom(tmp_path / "w.dcm", phantom(rng), bits_stored=12, window=(2048, 1000)))
@@ -121,8 +122,11 @@ def test_a_rescale_without_finite_grey_levels_is_refused(tmp_path, slope, interc
     rng = np.random.default_rng(5)
     ds = pydicom.dcmread(write_dicom(tmp_path / "r.dcm", phantom(rng), bits_stored=12, rescale=(1.0, 0.0)))
     ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
-    for transform in (grey_lut, lambda d: to_display(d, d.pixel_array),
-                      lambda d: intensity.stored_to_float(d, d.pixel_array)):
+    for transform in (
+        grey_lut,
+        lambda d: to_display(d, d.pixel_array),
+        lambda d: intensity.stored_to_float(d, d.pixel_array),
+    ):
         with pytest.raises(ValueError, match="finite"):
             transform(ds)
 

@@ -22,17 +22,24 @@ def test_rows_are_checked_with_line_numbers(tmp_path):
     path.write_text(CSV)
     good, problems = validate_rows(read_labels(path))
     found = {(p.line, p.action, p.problem.split(" ")[0]) for p in problems}
-    assert found == {(3, "rejected", "x_max"), (4, "rejected", "unknown"), (5, "rejected", "missing"),
-                     (9, "rejected", "zero-area")}
+    assert found == {
+        (3, "rejected", "x_max"),
+        (4, "rejected", "unknown"),
+        (5, "rejected", "missing"),
+        (9, "rejected", "zero-area"),
+    }
     assert good["line"].tolist() == [2, 6, 7, 8, 10]
     sizes = {"a": (100, 100), "b": (100, 100), "c": (100, 100)}
     kept, more = check_images(good, sizes, failed=set())
     found = {(p.line, p.action, p.problem) for p in more}
-    assert found == {(7, "clipped", "box outside the image"), (8, "rejected", "image not found in the DICOM folder"),
-                     (10, "rejected", "box entirely outside the image")}
+    assert found == {
+        (7, "clipped", "box outside the image"),
+        (8, "rejected", "image not found in the DICOM folder"),
+        (10, "rejected", "box entirely outside the image"),
+    }
     clipped = kept.loc[kept["line"] == 7, ["x_min", "y_min", "x_max", "y_max"]].to_numpy()
-    np.testing.assert_array_equal(clipped, [[90, 90, 100, 100]])   # clipped to the 100x100 image
-    assert np.isnan(kept.loc[kept["line"] == 6, "x_min"]).all()     # "No finding" keeps empty boxes
+    np.testing.assert_array_equal(clipped, [[90, 90, 100, 100]])  # clipped to the 100x100 image
+    assert np.isnan(kept.loc[kept["line"] == 6, "x_min"]).all()  # "No finding" keeps empty boxes
 
 
 def test_failed_image_rows_are_reported_as_such(tmp_path):

@@ -16,14 +16,16 @@ def table(rows, images):
     return BoxTable(frame, BoxTable.empty(images).images, "preds.csv")
 
 
-PRED = table([("b", 3, 0.5, 10.5, 20, 30, 40), ("a", 0, 0.25, 1, 2, 3, 4), ("b", 14, 0.1, 0, 0, 1, 1)],
-             ["a", "b", "c"])
+PRED = table([("b", 3, 0.5, 10.5, 20, 30, 40), ("a", 0, 0.25, 1, 2, 3, 4), ("b", 14, 0.1, 0, 0, 1, 1)], ["a", "b", "c"])
 
 
 def test_rows_follow_the_sample_order():
     sub = build_submission(PRED, ["c", "b", "a"])
-    assert sub.values.tolist() == [["c", "14 1 0 0 1 1"], ["b", "3 0.5 10.5 20 30 40 14 0.1 0 0 1 1"],
-                                   ["a", "0 0.25 1 2 3 4"]]
+    assert sub.values.tolist() == [
+        ["c", "14 1 0 0 1 1"],
+        ["b", "3 0.5 10.5 20 30 40 14 0.1 0 0 1 1"],
+        ["a", "0 0.25 1 2 3 4"],
+    ]
 
 
 def test_missing_and_extra_images():
@@ -63,16 +65,18 @@ def probs(**p_normal):
 def test_append_rule_replaces_detector_class_14():
     out = apply_normal_gating(PRED, probs(a=0.75, b=0.5, c=0.125))
     sub = build_submission(out, ["a", "b", "c"])
-    assert sub["PredictionString"].tolist() == ["0 0.25 1 2 3 4 14 0.75 0 0 1 1", "3 0.5 10.5 20 30 40 14 0.5 0 0 1 1",
-                                                "14 0.125 0 0 1 1"]
+    assert sub["PredictionString"].tolist() == [
+        "0 0.25 1 2 3 4 14 0.75 0 0 1 1",
+        "3 0.5 10.5 20 30 40 14 0.5 0 0 1 1",
+        "14 0.125 0 0 1 1",
+    ]
 
 
 def test_two_threshold_rule():
     # p_abnormal: a 0.05 (< low: only "No finding"), b 0.5 (append), c 0.97 (>= high: unchanged)
     out = apply_normal_gating(PRED, probs(a=0.95, b=0.5, c=0.03), rule="two-threshold", low=0.08, high=0.95)
     sub = build_submission(out, ["a", "b", "c"])
-    assert sub["PredictionString"].tolist() == ["14 1 0 0 1 1", "3 0.5 10.5 20 30 40 14 0.5 0 0 1 1",
-                                                "14 1 0 0 1 1"]
+    assert sub["PredictionString"].tolist() == ["14 1 0 0 1 1", "3 0.5 10.5 20 30 40 14 0.5 0 0 1 1", "14 1 0 0 1 1"]
 
 
 def test_missing_probabilities_are_an_error():

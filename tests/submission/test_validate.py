@@ -18,20 +18,24 @@ def sample(tmp_path):
 
 def test_valid_file_has_no_problem(tmp_path, sample):
     sub = tmp_path / "sub.csv"
-    sub.write_text("image_id,PredictionString\nd,14 1 0 0 1 1\na,0 0.5 1 2 3 4 14 0.9 0 0 1 1\nb,0 1e-05 1 1 2 2\n"
-                   "c,13 1.0 0.5 0.5 100 100\n")
+    sub.write_text(
+        "image_id,PredictionString\nd,14 1 0 0 1 1\na,0 0.5 1 2 3 4 14 0.9 0 0 1 1\nb,0 1e-05 1 1 2 2\n"
+        "c,13 1.0 0.5 0.5 100 100\n"
+    )
     assert validate_submission(sub, sample) == []
 
 
 def test_every_problem_with_its_line(tmp_path, sample):
     sub = tmp_path / "sub.csv"
-    sub.write_text("image_id,Prediction\n"             # 1: header
-                   "a,0 0.5 1 2 3\n"                   # 2: not sextuples
-                   "a,14 1 0 0 1 1\n"                  # 3: duplicate
-                   "x,14 1 0 0 1 1\n"                  # 4: not in sample
-                   "b,15 0.5 1 2 3 4 1 1.5 1 2 3 4 2 0.5 5 2 3 4 3 0.5 1 5 3 4\n"  # 5: four problems
-                   "c,\n"                              # 6: empty
-                   'd,"0 0.5 1 two 3 4",extra\n')      # 7: three fields
+    sub.write_text(
+        "image_id,Prediction\n"  # 1: header
+        "a,0 0.5 1 2 3\n"  # 2: not sextuples
+        "a,14 1 0 0 1 1\n"  # 3: duplicate
+        "x,14 1 0 0 1 1\n"  # 4: not in sample
+        "b,15 0.5 1 2 3 4 1 1.5 1 2 3 4 2 0.5 5 2 3 4 3 0.5 1 5 3 4\n"  # 5: four problems
+        "c,\n"  # 6: empty
+        'd,"0 0.5 1 two 3 4",extra\n'
+    )  # 7: three fields
     problems = validate_submission(sub, sample)
     lines = [p.line for p in problems]
     assert lines == [1, 2, 3, 4, 5, 5, 5, 5, 6, 7, None]
@@ -48,8 +52,7 @@ def test_every_problem_with_its_line(tmp_path, sample):
 
 def test_bounds_need_sizes_and_class_14_box(tmp_path, sample):
     sub = tmp_path / "sub.csv"
-    sub.write_text("image_id,PredictionString\na,0 0.5 1 2 300 4\nb,14 0.5 0 0 2 2\nc,14 1 0 0 1 1\n"
-                   "d,0 0.5 -1 0 3 4\n")
+    sub.write_text("image_id,PredictionString\na,0 0.5 1 2 300 4\nb,14 0.5 0 0 2 2\nc,14 1 0 0 1 1\nd,0 0.5 -1 0 3 4\n")
     meta = tmp_path / "meta.csv"
     meta.write_text("image_id,height,width\na,100,200\nd,100,200\n")
     no_sizes = validate_submission(sub, sample)
@@ -73,8 +76,10 @@ def test_unreadable_sample(tmp_path):
 
 def test_read_sizes_from_prediction_file(tmp_path):
     p = tmp_path / "p.csv"
-    p.write_text("image_id,class_id,score,x_min,y_min,x_max,y_max,height,width\n"
-                 "a,1,0.5,1,2,3,4,100,200\na,2,0.5,1,2,3,4,100,200\nb,,,,,,,,\n")
+    p.write_text(
+        "image_id,class_id,score,x_min,y_min,x_max,y_max,height,width\n"
+        "a,1,0.5,1,2,3,4,100,200\na,2,0.5,1,2,3,4,100,200\nb,,,,,,,,\n"
+    )
     assert read_sizes(p).to_dict("index") == {"a": {"height": 100.0, "width": 200.0}}
     p.write_text("image_id,height,width\na,100,200\na,100,201\n")
     with pytest.raises(InputError, match="two different sizes"):

@@ -51,8 +51,9 @@ class LoadGreyImageFromFile(BaseTransform):
                 return None
             raise InputError(path, "cannot read the image")
         if image.ndim == 3:  # a grey image saved with 3 equal channels
-            if image.shape[2] not in (3, 4) or not (np.array_equal(image[..., 0], image[..., 1])
-                                                    and np.array_equal(image[..., 0], image[..., 2])):
+            if image.shape[2] not in (3, 4) or not (
+                np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
+            ):
                 raise InputError(path, f"not a grey image ({image.shape[2]} different channels)")
             image = image[..., 0]
         if self.to_float32:
@@ -64,5 +65,7 @@ class LoadGreyImageFromFile(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(channels={self.channels}, to_float32={self.to_float32}, "
-                f"ignore_empty={self.ignore_empty})")
+        return (
+            f"{type(self).__name__}(channels={self.channels}, to_float32={self.to_float32}, "
+            f"ignore_empty={self.ignore_empty})"
+        )

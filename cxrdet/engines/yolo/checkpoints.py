@@ -53,13 +53,14 @@ def read_record(weights: str | Path) -> dict:
 
     try:
         ckpt = torch.load(weights, map_location="cpu", weights_only=False)
-    except Exception:  # noqa: BLE001 - an unreadable file is reported by predict itself
+    except Exception:
         return {}
     return dict(ckpt.get(CXRDET_KEY) or {}) if isinstance(ckpt, dict) else {}
 
 
-def untrained_checkpoint(cfg: dict, out: str | Path, png_size: int, bit_depth: int = 8,
-                         meta: DatasetMeta = VINDR) -> Path:
+def untrained_checkpoint(
+    cfg: dict, out: str | Path, png_size: int, bit_depth: int = 8, meta: DatasetMeta = VINDR
+) -> Path:
     """Writes a randomly initialised model of ``cfg`` as a checkpoint ``cxrdet predict`` reads (a baseline).
 
     Args:
@@ -85,8 +86,13 @@ def untrained_checkpoint(cfg: dict, out: str | Path, png_size: int, bit_depth: i
         model = DetectionModel(model_yaml(cfg["model"]), nc=len(names), verbose=False)
         model.names = names
         imgsz = int(cfg["ultralytics"]["imgsz"])
-        record = {"png_size": int(png_size), "bit_depth": int(bit_depth), "imgsz": imgsz, "model": cfg["model"],
-                  "untrained": True, DATASET_KEY: meta.to_dict()}
-        torch.save({"model": model.eval(), "train_args": {"imgsz": imgsz, "task": "detect"}, CXRDET_KEY: record},
-                   out)
+        record = {
+            "png_size": int(png_size),
+            "bit_depth": int(bit_depth),
+            "imgsz": imgsz,
+            "model": cfg["model"],
+            "untrained": True,
+            DATASET_KEY: meta.to_dict(),
+        }
+        torch.save({"model": model.eval(), "train_args": {"imgsz": imgsz, "task": "detect"}, CXRDET_KEY: record}, out)
     return out

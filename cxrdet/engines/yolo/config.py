@@ -23,9 +23,18 @@ log = logging.getLogger(__name__)
 ENGINE = "ultralytics"
 MODEL_RE = re.compile(r"^yolov5([nsmlx])u?(\.ya?ml)?$")
 RESERVED = {  # Ultralytics arguments that cxrdet sets itself, and the cxrdet key to use instead
-    "model": "model", "data": "data_root and --fold", "project": "work_dir", "name": "--fold",
-    "exist_ok": "work_dir", "pretrained": "load_from", "resume": "resume (or cxrdet train --resume)", "task": "(detect only)",
-    "mode": "(train)", "save_dir": "work_dir", "cfg": "the config file", "source": "cxrdet predict --source",
+    "model": "model",
+    "data": "data_root and --fold",
+    "project": "work_dir",
+    "name": "--fold",
+    "exist_ok": "work_dir",
+    "pretrained": "load_from",
+    "resume": "resume (or cxrdet train --resume)",
+    "task": "(detect only)",
+    "mode": "(train)",
+    "save_dir": "work_dir",
+    "cfg": "the config file",
+    "source": "cxrdet predict --source",
 }
 CXRDET_ULTRALYTICS_DEFAULTS = {
     "plots": False,  # plots need fonts; the run's numbers are in results.csv
@@ -59,8 +68,16 @@ def config_defaults() -> dict:
         "best_metric": "vindr_map",
         "vindr_iou": 0.4,
         "oof": True,
-        "predict": {"conf": 0.001, "iou": 0.7, "max_det": 300, "tta": False, "tta_iou": 0.4, "batch": 4,
-                    "workers": None, "no_finding": False},
+        "predict": {
+            "conf": 0.001,
+            "iou": 0.7,
+            "max_det": 300,
+            "tta": False,
+            "tta_iou": 0.4,
+            "batch": 4,
+            "workers": None,
+            "no_finding": False,
+        },
         "ultralytics": KeysOnly(section),
     }
 
@@ -104,8 +121,10 @@ def model_yaml(model: str) -> str:
         return f"yolov5{match.group(1)}u.yaml"
     if str(model).endswith((".yaml", ".yml")) and Path(model).is_file():
         return str(Path(model).resolve())
-    raise ConfigError(f"model={model!r}: expected yolov5n, yolov5s, yolov5m, yolov5l or yolov5x (YOLOv5u, built "
-                      "from Ultralytics' YAML) or a model YAML file; weights go in load_from")
+    raise ConfigError(
+        f"model={model!r}: expected yolov5n, yolov5s, yolov5m, yolov5l or yolov5x (YOLOv5u, built "
+        "from Ultralytics' YAML) or a model YAML file; weights go in load_from"
+    )
 
 
 def check_config(cfg: dict) -> None:

@@ -33,19 +33,23 @@ class Dataset:
             ConfigError: no ``data_root``, or not a convert output with labels.
         """
         if not data_root:
-            raise ConfigError("data_root is not set: point it at a cxrdet convert output folder "
-                              "(--cfg-options data_root=PATH)")
+            raise ConfigError(
+                "data_root is not set: point it at a cxrdet convert output folder (--cfg-options data_root=PATH)"
+            )
         root = Path(data_root).resolve()
         settings = root / "convert.json"
         if not settings.is_file() or not (root / "yolo").is_dir():
-            raise ConfigError(f"data_root={str(data_root)!r} is not a cxrdet convert output with labels "
-                              "(no convert.json or yolo/); run cxrdet convert --labels ... first")
+            raise ConfigError(
+                f"data_root={str(data_root)!r} is not a cxrdet convert output with labels "
+                "(no convert.json or yolo/); run cxrdet convert --labels ... first"
+            )
         try:
             info = json.loads(settings.read_text())
             size, bit_depth = int(info["size"]), int(info.get("bit_depth", 8))
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise ConfigError(f"{settings}: unreadable or damaged (no size / bit_depth); convert again into a "
-                              "new folder") from None
+            raise ConfigError(
+                f"{settings}: unreadable or damaged (no size / bit_depth); convert again into a new folder"
+            ) from None
         from cxrdet.io.metainfo import read_convert_meta
 
         splits = sorted(p.parent.name for p in (root / "yolo").glob("*/data.yaml"))
@@ -57,8 +61,10 @@ class Dataset:
 
     def data_yaml(self, split: str) -> Path:
         if split not in self.splits:
-            raise ConfigError(f"{self.root}: no split {split!r} (available: {', '.join(self.splits)}); "
-                              "convert with --folds K for K folds")
+            raise ConfigError(
+                f"{self.root}: no split {split!r} (available: {', '.join(self.splits)}); "
+                "convert with --folds K for K folds"
+            )
         return self.root / "yolo" / split / "data.yaml"
 
     def check_classes(self, split: str) -> None:
@@ -86,9 +92,11 @@ def check_names(data_yaml: Path, meta: DatasetMeta) -> None:
         raise ConfigError(f"{data_yaml}: unreadable or damaged data.yaml; convert again into a new folder") from None
     expected = detector_names(meta)
     if nc != len(expected) or names != expected:
-        raise ConfigError(f"{data_yaml}: its classes ({nc}: {', '.join(map(str, list(names.values())[:4]))}...) "
-                          f"differ from {data_yaml.parents[2] / 'classes.json'} ({len(expected)} detector classes); "
-                          "convert again into a new folder")
+        raise ConfigError(
+            f"{data_yaml}: its classes ({nc}: {', '.join(map(str, list(names.values())[:4]))}...) "
+            f"differ from {data_yaml.parents[2] / 'classes.json'} ({len(expected)} detector classes); "
+            "convert again into a new folder"
+        )
 
 
 def select_splits(dataset: Dataset, fold: list[int] | None, folds: str | None) -> list[str]:

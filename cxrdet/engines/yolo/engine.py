@@ -35,10 +35,15 @@ class YoloEngine(Engine):
         return cls(resolve_config(None), None)  # a cxrdet .pt records its preprocessing itself
 
     @staticmethod
-    def flag_options(data_root: str | None = None, work_dir: str | None = None, load_from: str | None = None,
-                     device: str | None = None) -> dict[str, Any]:
-        options: dict[str, Any] = {k: v for k, v in (("data_root", data_root), ("work_dir", work_dir),
-                                                      ("load_from", load_from)) if v}
+    def flag_options(
+        data_root: str | None = None,
+        work_dir: str | None = None,
+        load_from: str | None = None,
+        device: str | None = None,
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            k: v for k, v in (("data_root", data_root), ("work_dir", work_dir), ("load_from", load_from)) if v
+        }
         if device is not None:
             options["ultralytics"] = {"device": device}
         return options
@@ -68,18 +73,19 @@ class YoloEngine(Engine):
             The :func:`cxrdet.evaluation.voc.vindr_map` result (``map``, ``per_class``).
         """
         from cxrdet.engines.yolo.validation import VindrValidation
+        from cxrdet.errors import ConfigError
         from cxrdet.evaluation.voc import vindr_map
         from cxrdet.io.sources import find_sources
-
-        from cxrdet.errors import ConfigError
 
         split = split or _trained_split(checkpoint) or "all"
         val_list = self._val_list(split)
         validation = VindrValidation.from_convert(self.dataset().root, val_list, self.cfg["vindr_iou"])
         meta = self.checkpoint_meta(checkpoint)
         if meta != validation.meta:
-            raise ConfigError(f"{checkpoint}: trained on other classes ({', '.join(meta.classes[:4])}...) than "
-                              f"{self.dataset().root} ({', '.join(validation.meta.classes[:4])}...)")
+            raise ConfigError(
+                f"{checkpoint}: trained on other classes ({', '.join(meta.classes[:4])}...) than "
+                f"{self.dataset().root} ({', '.join(validation.meta.classes[:4])}...)"
+            )
         result = self.predict(checkpoint, find_sources(val_list), progress=False)
         return vindr_map(validation.gt, result.table, iou_thr=float(self.cfg["vindr_iou"]), meta=validation.meta)
 

@@ -29,16 +29,24 @@ def ultralytics_args(cfg: dict, dataset: Dataset, split: str, work_dir: Path, re
     """
     data_yaml = dataset.data_yaml(split)
     args = dict(cfg["ultralytics"])
-    args.update(model=model_yaml(cfg["model"]), data=str(data_yaml), project=str(work_dir),
-                name=split, exist_ok=True, task="detect", mode="train",
-                pretrained=str(Path(cfg["load_from"]).resolve()) if cfg["load_from"] else False)
+    args.update(
+        model=model_yaml(cfg["model"]),
+        data=str(data_yaml),
+        project=str(work_dir),
+        name=split,
+        exist_ok=True,
+        task="detect",
+        mode="train",
+        pretrained=str(Path(cfg["load_from"]).resolve()) if cfg["load_from"] else False,
+    )
     seed = (cfg.get("randomness") or {}).get("seed")
     if seed is not None:
         args["seed"] = int(seed)
     if resume is not None:
         args["resume"] = str(resume)
-    args[SETTINGS_KEY] = validation_settings(dataset.root, _yaml_value(data_yaml, "val"), cfg["vindr_iou"],
-                                             cfg["best_metric"])
+    args[SETTINGS_KEY] = validation_settings(
+        dataset.root, _yaml_value(data_yaml, "val"), cfg["vindr_iou"], cfg["best_metric"]
+    )
     return args
 
 
@@ -57,9 +65,17 @@ def preprocessing_record(cfg: dict, dataset: Dataset, split: str) -> dict:
     and the data set's class list (so a prediction names its classes without the convert folder)."""
     from cxrdet.engines.yolo.checkpoints import DATASET_KEY
 
-    return {"png_size": dataset.png_size, "bit_depth": dataset.bit_depth, "imgsz": cfg["ultralytics"]["imgsz"],
-            "channels": "grey replicated to 3", "data_root": str(dataset.root), "split": split,
-            "model": cfg["model"], "best_metric": cfg["best_metric"], DATASET_KEY: dataset.meta.to_dict()}
+    return {
+        "png_size": dataset.png_size,
+        "bit_depth": dataset.bit_depth,
+        "imgsz": cfg["ultralytics"]["imgsz"],
+        "channels": "grey replicated to 3",
+        "data_root": str(dataset.root),
+        "split": split,
+        "model": cfg["model"],
+        "best_metric": cfg["best_metric"],
+        DATASET_KEY: dataset.meta.to_dict(),
+    }
 
 
 def record_preprocessing(weights: list[Path], record: dict) -> None:
@@ -111,8 +127,10 @@ def check_no_finding(cfg: dict, dataset: Dataset) -> None:
         ConfigError: the data set has none.
     """
     if cfg["predict"].get("no_finding") and dataset.meta.no_finding is None:
-        raise ConfigError(f"predict.no_finding=True: the data set of {dataset.root} has no 'no finding' class "
-                          f"(classes: {', '.join(dataset.meta.classes)}); set predict.no_finding=False")
+        raise ConfigError(
+            f"predict.no_finding=True: the data set of {dataset.root} has no 'no finding' class "
+            f"(classes: {', '.join(dataset.meta.classes)}); set predict.no_finding=False"
+        )
 
 
 def _yaml_value(path: Path, key: str) -> str:
@@ -167,8 +185,14 @@ def train(cfg: dict, splits: list[str] | None = None, resume: bool | str | None 
         start = time.perf_counter()
         result = fit_split(cfg, dataset, split, work_dir, checkpoints[split])
         result.seconds = time.perf_counter() - start
-        log.info("%s: best %s (VinDr mAP@%g %s) in %.0f s", split, result.best, cfg["vindr_iou"],
-                 "-" if result.vindr_map is None else f"{result.vindr_map:.4f}", result.seconds)
+        log.info(
+            "%s: best %s (VinDr mAP@%g %s) in %.0f s",
+            split,
+            result.best,
+            cfg["vindr_iou"],
+            "-" if result.vindr_map is None else f"{result.vindr_map:.4f}",
+            result.seconds,
+        )
         results.append(result)
     combine_oof(work_dir, dataset)
     return results

@@ -89,11 +89,12 @@ class Preparer:
             else:
                 image, resize = read_png(item.path), source_resize(item)
                 if image.shape[:2] != (resize.height, resize.width):
-                    raise InputError(item.path, f"size {image.shape[:2]} differs from meta.csv "
-                                     f"{(resize.height, resize.width)}")
+                    raise InputError(
+                        item.path, f"size {image.shape[:2]} differs from meta.csv {(resize.height, resize.width)}"
+                    )
         except CxrdetError as err:
             return Prepared(item.image_id, None, None, None, getattr(err, "reason", type(err).__name__))
-        except Exception as err:  # noqa: BLE001 - one unreadable image must not end the run
+        except Exception as err:
             return Prepared(item.image_id, None, None, None, f"unexpected {type(err).__name__} while reading")
         letterbox = Letterbox.fit(image.shape[0], image.shape[1], self.imgsz, self.stride)
         return Prepared(item.image_id, letterbox.apply(image), letterbox, resize)
@@ -118,8 +119,9 @@ class InferenceImages:
         return self.prepare(self.items[index])
 
 
-def prepared_batches(dataset: InferenceImages, batch: int, workers: int,
-                     timeout: float | None = None) -> Iterator[tuple[np.ndarray, list[Prepared]]]:
+def prepared_batches(
+    dataset: InferenceImages, batch: int, workers: int, timeout: float | None = None
+) -> Iterator[tuple[np.ndarray, list[Prepared]]]:
     """``(pixels, items)`` batches of the dataset, in order, read by ``workers`` crash-isolated processes.
 
     A decoder that aborts, panics or hangs costs its image only: it comes back as a :class:`Prepared`
@@ -130,10 +132,14 @@ def prepared_batches(dataset: InferenceImages, batch: int, workers: int,
     if workers <= 0:
         prepared: Iterator[Prepared] = map(dataset.prepare, dataset.items)
     else:
-        prepared = (Prepared(item.image_id, None, None, None, result.describe("decoder"))
-                    if isinstance(result, Crashed) else result
-                    for item, result in isolated_map(dataset.prepare, dataset.items, workers=workers,
-                                                     timeout=timeout, window=max(4 * workers, 2 * batch)))
+        prepared = (
+            Prepared(item.image_id, None, None, None, result.describe("decoder"))
+            if isinstance(result, Crashed)
+            else result
+            for item, result in isolated_map(
+                dataset.prepare, dataset.items, workers=workers, timeout=timeout, window=max(4 * workers, 2 * batch)
+            )
+        )
     chunk: list[Prepared] = []
     for item in prepared:
         chunk.append(item)
@@ -154,6 +160,6 @@ def collate(items: list[Prepared]) -> tuple[np.ndarray, list[Prepared]]:
     width = max((p.image.shape[1] for p in ok), default=0)
     batch = np.full((len(ok), height, width), PAD_VALUE, dtype=np.uint8)
     for i, p in enumerate(ok):
-        batch[i, :p.image.shape[0], :p.image.shape[1]] = p.image
+        batch[i, : p.image.shape[0], : p.image.shape[1]] = p.image
         p.image = None  # the batch holds the pixels now
     return batch, items

@@ -55,8 +55,9 @@ class Letterbox:
             image = cv2.resize(image, (self.new_width, self.new_height), interpolation=cv2.INTER_LINEAR)
         bottom = self.canvas_height - self.top - self.new_height
         right = self.canvas_width - self.left - self.new_width
-        return cv2.copyMakeBorder(image, self.top, bottom, self.left, right, cv2.BORDER_CONSTANT,
-                                  value=(PAD_VALUE,) * 3)
+        return cv2.copyMakeBorder(
+            image, self.top, bottom, self.left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3
+        )
 
     def boxes_to_source(self, boxes) -> np.ndarray:
         """xyxy boxes on the canvas -> the letterboxed image's own pixels, clipped to it."""
@@ -66,5 +67,13 @@ class Letterbox:
 
     def hflipped(self, canvas_width: int) -> Letterbox:
         """The letterbox of the mirrored image inside a canvas ``canvas_width`` wide that was flipped as a whole."""
-        return Letterbox(self.height, self.width, self.new_height, self.new_width, self.top,
-                         canvas_width - self.left - self.new_width, self.canvas_height, canvas_width)
+        return Letterbox(
+            self.height,
+            self.width,
+            self.new_height,
+            self.new_width,
+            self.top,
+            canvas_width - self.left - self.new_width,
+            self.canvas_height,
+            canvas_width,
+        )

@@ -28,8 +28,10 @@ def write_oof(weights: Path, val_list: Path, out: Path, predict_cfg: dict) -> Pa
     table = result.table
     if predict_cfg.get("no_finding"):
         if result.meta.no_finding is None:
-            raise ConfigError(f"predict.no_finding=True: {weights} predicts a data set without a 'no finding' "
-                              "class; set predict.no_finding=False")
+            raise ConfigError(
+                f"predict.no_finding=True: {weights} predicts a data set without a 'no finding' "
+                "class; set predict.no_finding=False"
+            )
         table = append_no_finding(table, result.meta)
     write_predictions(table, out)
     write_companion(out, result.meta)

@@ -29,6 +29,7 @@ from cxrdet.structures import VINDR, BoxTable, DatasetMeta, Detections
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class PredictOptions:
     """Options of :func:`predict` (the flags of ``cxrdet predict``); None = taken from the checkpoint."""
@@ -55,8 +56,9 @@ def boxes_to_original(boxes, letterbox: Letterbox, resize) -> np.ndarray:
     return resize.boxes_to_original(letterbox.boxes_to_source(boxes))
 
 
-def detections_for(items: list[Prepared], outputs: list[np.ndarray], canvas_width: int | None = None,
-                   flipped: bool = False) -> list[Detections]:
+def detections_for(
+    items: list[Prepared], outputs: list[np.ndarray], canvas_width: int | None = None, flipped: bool = False
+) -> list[Detections]:
     """Per image ``(N, 6)`` outputs ``x1 y1 x2 y2 score class`` on the canvas -> :class:`Detections` in DICOM pixels.
 
     Args:
@@ -69,21 +71,31 @@ def detections_for(items: list[Prepared], outputs: list[np.ndarray], canvas_widt
     for item, det in zip(items, outputs):
         det = np.asarray(det, dtype=np.float64).reshape(-1, 6)
         letterbox = item.letterbox.hflipped(canvas_width) if flipped else item.letterbox
-        out.append(Detections(item.image_id, boxes_to_original(det[:, :4], letterbox, item.resize),
-                              det[:, 4], det[:, 5].astype(np.int64)))
+        out.append(
+            Detections(
+                item.image_id,
+                boxes_to_original(det[:, :4], letterbox, item.resize),
+                det[:, 4],
+                det[:, 5].astype(np.int64),
+            )
+        )
     return out
 
 
 def _settings(weights: Path, ckpt: dict, opts: PredictOptions, items: list[SourceImage]) -> dict:
     info, train_args = dict(ckpt.get(CXRDET_KEY) or {}), dict(ckpt.get("train_args") or {})
-    settings = {"imgsz": opts.imgsz or info.get("imgsz") or train_args.get("imgsz"),
-                "png_size": opts.png_size or info.get("png_size"),
-                "bit_depth": opts.bit_depth or info.get("bit_depth") or 8}
+    settings = {
+        "imgsz": opts.imgsz or info.get("imgsz") or train_args.get("imgsz"),
+        "png_size": opts.png_size or info.get("png_size"),
+        "bit_depth": opts.bit_depth or info.get("bit_depth") or 8,
+    }
     if not isinstance(settings["imgsz"], int):
         raise ConfigError(f"{weights}: no training image size recorded; pass --imgsz")
     if settings["png_size"] is None and any(i.kind == "dicom" for i in items):
-        raise ConfigError(f"{weights}: the PNG size it was trained on is not recorded (not trained by cxrdet "
-                          "train?); pass --png-size (the --size of cxrdet convert) to predict on DICOMs")
+        raise ConfigError(
+            f"{weights}: the PNG size it was trained on is not recorded (not trained by cxrdet "
+            "train?); pass --png-size (the --size of cxrdet convert) to predict on DICOMs"
+        )
     return settings
 
 
@@ -93,20 +105,27 @@ def _check_classes(weights: Path, names: dict[int, str], meta: DatasetMeta = VIN
     expected = detector_names(meta)
     what = "a VinDr detector" if meta == VINDR else "its recorded class list"
     if len(names) > len(expected):
-        raise ConfigError(f"{weights}: a {len(names)}-class model; {what} predicts the "
-                          f"{len(expected)} detector classes (ids 0-{len(expected) - 1})")
+        raise ConfigError(
+            f"{weights}: a {len(names)}-class model; {what} predicts the "
+            f"{len(expected)} detector classes (ids 0-{len(expected) - 1})"
+        )
     other = [f"{i}: {n!r}" for i, n in names.items() if n != expected.get(i)]
     if other:
-        log.warning("%s: class names differ from %s (%s); ids are used as its class ids", weights,
-                    "VinDr's" if meta == VINDR else "the recorded class list's", ", ".join(other[:3]))
+        log.warning(
+            "%s: class names differ from %s (%s); ids are used as its class ids",
+            weights,
+            "VinDr's" if meta == VINDR else "the recorded class list's",
+            ", ".join(other[:3]),
+        )
 
 
 def _nms(model, images, opts: PredictOptions) -> list[np.ndarray]:
     from ultralytics.utils import nms
 
     preds = model(images)
-    out = nms.non_max_suppression(preds, opts.conf, opts.iou, None, False, max_det=opts.max_det, nc=0,
-                                  end2end=getattr(model, "end2end", False))
+    out = nms.non_max_suppression(
+        preds, opts.conf, opts.iou, None, False, max_det=opts.max_det, nc=0, end2end=getattr(model, "end2end", False)
+    )
     return [x[:, :6].float().cpu().numpy() for x in out]
 
 
@@ -177,8 +196,9 @@ def predict(weights: str | Path, items: list[SourceImage], opts: PredictOptions 
         module, ckpt = load_checkpoint(str(weights))  # read once: the model and cxrdet's record
         settings = _settings(weights, ckpt, opts, items)
         meta = record_meta(ckpt.get(CXRDET_KEY), weights)
-        model = AutoBackend(module, device=select_device(opts.device or "", verbose=False), fp16=opts.half,
-                            fuse=True, verbose=False)
+        model = AutoBackend(
+            module, device=select_device(opts.device or "", verbose=False), fp16=opts.half, fuse=True, verbose=False
+        )
         model.eval()
         _check_classes(weights, dict(model.names), meta)
         batches = _batches(items, settings, model.stride, opts)
@@ -189,14 +209,25 @@ def predict(weights: str | Path, items: list[SourceImage], opts: PredictOptions 
     return PredictResult(table, failures, time.perf_counter() - start, settings, meta)
 
 
-def _assemble(items: list[SourceImage], plain: list[Detections], flipped: list[Detections],
-              sizes: dict[str, tuple[int, int]], opts: PredictOptions) -> BoxTable:
+def _assemble(
+    items: list[SourceImage],
+    plain: list[Detections],
+    flipped: list[Detections],
+    sizes: dict[str, tuple[int, int]],
+    opts: PredictOptions,
+) -> BoxTable:
     frame = pd.DataFrame.from_dict(sizes, orient="index", columns=["height", "width"], dtype=np.float64)
     frame.index.name = "image_id"
     table = BoxTable.from_detections(plain, frame, source="predict")
     if opts.tta and len(plain):
         from cxrdet.ensemble.tta import merge_tta
 
-        table = merge_tta(table, BoxTable.from_detections(flipped, frame, source="predict-hflip"), "h",
-                          iou_thr=opts.tta_iou, skip_box_thr=opts.tta_skip_box_thr, sizes=frame)
+        table = merge_tta(
+            table,
+            BoxTable.from_detections(flipped, frame, source="predict-hflip"),
+            "h",
+            iou_thr=opts.tta_iou,
+            skip_box_thr=opts.tta_skip_box_thr,
+            sizes=frame,
+        )
     return table.subset([i.image_id for i in items])

@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 SETTINGS_DIR = "ultralytics_settings"
 _INTEGRATIONS = ("clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wandb")
-_BAD_AMP_GPUS = re.compile(r"(nvidia|geforce|quadro|tesla).*?(1660|1650|1630|t400|t550|t600|t1000|t1200|t2000|k40m)",
-                           re.IGNORECASE)
+_BAD_AMP_GPUS = re.compile(
+    r"(nvidia|geforce|quadro|tesla).*?(1660|1650|1630|t400|t550|t600|t1000|t1200|t2000|k40m)", re.IGNORECASE
+)
 _active = 0
 _verbose = True
 
@@ -68,9 +69,17 @@ def local_amp_check(model) -> bool:
     return True
 
 
-ULTRALYTICS_ENV_KEYS = ("OMP_NUM_THREADS", "NUMEXPR_MAX_THREADS", "TF_CPP_MIN_LOG_LEVEL", "TORCH_CPP_LOG_LEVEL",
-                        "KINETO_LOG_LEVEL", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED", "TORCH_NCCL_BLOCKING_WAIT",
-                        "CUDA_VISIBLE_DEVICES")
+ULTRALYTICS_ENV_KEYS = (
+    "OMP_NUM_THREADS",
+    "NUMEXPR_MAX_THREADS",
+    "TF_CPP_MIN_LOG_LEVEL",
+    "TORCH_CPP_LOG_LEVEL",
+    "KINETO_LOG_LEVEL",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "PYTHONHASHSEED",
+    "TORCH_NCCL_BLOCKING_WAIT",
+    "CUDA_VISIBLE_DEVICES",
+)
 """Variables Ultralytics sets on import, in ``select_device``, seeding and DDP (ultralytics 8.3/8.4)."""
 
 
@@ -132,9 +141,14 @@ def _log_level(logger: logging.Logger) -> Iterator[None]:
 def _settings(settings, run_dir: Path) -> Iterator[None]:
     """Override Ultralytics' settings in memory only (``dict`` methods: JSONDict would write the file)."""
     saved = dict(settings)
-    values = {"sync": False, "api_key": "", **{k: False for k in _INTEGRATIONS},
-              "datasets_dir": str(run_dir / "datasets"), "weights_dir": str(run_dir / "weights_cache"),
-              "runs_dir": str(run_dir)}
+    values = {
+        "sync": False,
+        "api_key": "",
+        **{k: False for k in _INTEGRATIONS},
+        "datasets_dir": str(run_dir / "datasets"),
+        "weights_dir": str(run_dir / "weights_cache"),
+        "runs_dir": str(run_dir),
+    }
     try:
         dict.update(settings, values)
         yield
@@ -145,11 +159,11 @@ def _settings(settings, run_dir: Path) -> Iterator[None]:
 
 def _module_patches() -> list[tuple[object, str, object]]:
     """Attributes to replace in the Ultralytics modules loaded now."""
-    import ultralytics.data.utils  # noqa: F401 - the modules whose attributes are patched
-    import ultralytics.engine.trainer  # noqa: F401
-    import ultralytics.utils.checks  # noqa: F401
+    import ultralytics.data.utils
+    import ultralytics.engine.trainer
+    import ultralytics.utils.checks
     import ultralytics.utils.events
-    import ultralytics.utils.plotting  # noqa: F401
+    import ultralytics.utils.plotting
 
     patches: list[tuple[object, str, object]] = []
     for name, module in list(sys.modules.items()):
@@ -179,8 +193,12 @@ def ultralytics_sandbox(run_dir: str | os.PathLike) -> Iterator[None]:
     run_dir = Path(run_dir).resolve()
     config_dir = run_dir / SETTINGS_DIR
     config_dir.mkdir(parents=True, exist_ok=True)
-    env = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false", "YOLO_CONFIG_DIR": str(config_dir),
-           "ULTRALYTICS_API_KEY": None}
+    env = {
+        "YOLO_OFFLINE": "1",
+        "YOLO_AUTOINSTALL": "false",
+        "YOLO_CONFIG_DIR": str(config_dir),
+        "ULTRALYTICS_API_KEY": None,
+    }
     if not _verbose:
         env["YOLO_VERBOSE"] = "false"  # read once, at Ultralytics' first import: quiet from its first line
     with _process_state(env):
@@ -189,8 +207,11 @@ def ultralytics_sandbox(run_dir: str | os.PathLike) -> Iterator[None]:
 
         cv2.setNumThreads(0)  # as Ultralytics' import does: no OpenCV pool threads when DataLoaders fork
 
-        with _settings(ultralytics.utils.SETTINGS, run_dir), _attributes(_module_patches()), \
-                _log_level(ultralytics.utils.LOGGER):
+        with (
+            _settings(ultralytics.utils.SETTINGS, run_dir),
+            _attributes(_module_patches()),
+            _log_level(ultralytics.utils.LOGGER),
+        ):
             _active += 1
             try:
                 yield

@@ -69,8 +69,9 @@ def _trainer_class() -> type:
             if hasattr(args, SETTINGS_KEY):
                 delattr(args, SETTINGS_KEY)
             vindr = VindrValidation.from_settings(self.vindr_settings) if self.vindr_settings else None
-            return VindrValidator(self.test_loader, save_dir=self.save_dir, args=args, _callbacks=self.callbacks,
-                                  vindr=vindr)
+            return VindrValidator(
+                self.test_loader, save_dir=self.save_dir, args=args, _callbacks=self.callbacks, vindr=vindr
+            )
 
     CxrdetTrainer.__module__ = __name__
     CxrdetTrainer.__qualname__ = "CxrdetTrainer"

@@ -44,41 +44,54 @@ class VindrValidation:
     meta: DatasetMeta = VINDR
 
     @classmethod
-    def from_convert(cls, data_root: Path, val_list: Path, iou_thr: float = 0.4,
-                     best_metric: str = "vindr_map") -> VindrValidation:
+    def from_convert(
+        cls, data_root: Path, val_list: Path, iou_thr: float = 0.4, best_metric: str = "vindr_map"
+    ) -> VindrValidation:
         """From a ``cxrdet convert`` folder (its class list from ``classes.json``) and a split's ``val.txt``."""
         from cxrdet.io.metainfo import read_convert_meta
 
         ids = [Path(line.strip()).stem for line in Path(val_list).read_text().splitlines() if line.strip()]
         meta = pd.read_csv(data_root / "meta.csv", dtype={"image_id": str}).set_index("image_id")
-        resizes = {i: Resize(int(r.original_height), int(r.original_width), int(r.height), int(r.width))
-                   for i, r in meta.loc[ids].iterrows()}
+        resizes = {
+            i: Resize(int(r.original_height), int(r.original_width), int(r.height), int(r.width))
+            for i, r in meta.loc[ids].iterrows()
+        }
         fused = pd.read_csv(data_root / "labels_fused.csv", dtype={"image_id": str})
         fused = fused[fused["image_id"].isin(set(ids))].assign(score=1.0)
-        images = pd.DataFrame({"height": [resizes[i].original_height for i in ids],
-                               "width": [resizes[i].original_width for i in ids]},
-                              index=pd.Index(ids, name="image_id"))
-        return cls(BoxTable(fused, images, "labels_fused.csv"), resizes, iou_thr, best_metric,
-                   read_convert_meta(data_root))
+        images = pd.DataFrame(
+            {"height": [resizes[i].original_height for i in ids], "width": [resizes[i].original_width for i in ids]},
+            index=pd.Index(ids, name="image_id"),
+        )
+        return cls(
+            BoxTable(fused, images, "labels_fused.csv"), resizes, iou_thr, best_metric, read_convert_meta(data_root)
+        )
 
     def score(self, detections: list[Detections]) -> float:
         """VinDr mAP of the collected detections (0 for classes with ground truth and no prediction)."""
         from cxrdet.evaluation.voc import vindr_map
 
         pred = BoxTable.from_detections(detections, source="validation")
-        result = vindr_map(self.gt, pred, iou_thr=self.iou_thr, unknown_images="ignore", curves=False,
-                           meta=self.meta)
+        result = vindr_map(self.gt, pred, iou_thr=self.iou_thr, unknown_images="ignore", curves=False, meta=self.meta)
         return 0.0 if np.isnan(result.map) else float(result.map)
 
     @classmethod
     def from_settings(cls, settings: dict) -> VindrValidation:
         """From the plain values a trainer carries (``data_root``, ``val_list``, ``vindr_iou``, ``best_metric``)."""
-        return cls.from_convert(Path(settings["data_root"]), Path(settings["val_list"]),
-                                float(settings.get("vindr_iou", 0.4)), str(settings.get("best_metric", "vindr_map")))
+        return cls.from_convert(
+            Path(settings["data_root"]),
+            Path(settings["val_list"]),
+            float(settings.get("vindr_iou", 0.4)),
+            str(settings.get("best_metric", "vindr_map")),
+        )
 
 
-def validation_settings(data_root: str | Path, val_list: str | Path, vindr_iou: float = 0.4,
-                        best_metric: str = "vindr_map") -> dict:
+def validation_settings(
+    data_root: str | Path, val_list: str | Path, vindr_iou: float = 0.4, best_metric: str = "vindr_map"
+) -> dict:
     """The plain, picklable and YAML-able values :meth:`VindrValidation.from_settings` reads."""
-    return {"data_root": str(Path(data_root).resolve()), "val_list": str(Path(val_list).resolve()),
-            "vindr_iou": float(vindr_iou), "best_metric": str(best_metric)}
+    return {
+        "data_root": str(Path(data_root).resolve()),
+        "val_list": str(Path(val_list).resolve()),
+        "vindr_iou": float(vindr_iou),
+        "best_metric": str(best_metric),
+    }

@@ -43,8 +43,9 @@ def _validator_class() -> type:
             vindr: the ground truth and scales to score against; None scores Ultralytics' metrics only.
         """
 
-        def __init__(self, dataloader=None, save_dir=None, args=None, _callbacks=None,
-                     vindr: VindrValidation | None = None) -> None:
+        def __init__(
+            self, dataloader=None, save_dir=None, args=None, _callbacks=None, vindr: VindrValidation | None = None
+        ) -> None:
             super().__init__(dataloader, save_dir, args, _callbacks)
             self.vindr = vindr
 
@@ -66,9 +67,14 @@ def _validator_class() -> type:
                 resize = self.vindr.resizes.get(image_id)
                 if resize is None:
                     continue
-                self._vindr_dets.append(Detections(image_id, resize.boxes_to_original(scaled),
-                                                   pred["conf"].float().cpu().numpy(),
-                                                   pred["cls"].cpu().numpy().astype(np.int64)))
+                self._vindr_dets.append(
+                    Detections(
+                        image_id,
+                        resize.boxes_to_original(scaled),
+                        pred["conf"].float().cpu().numpy(),
+                        pred["cls"].cpu().numpy().astype(np.int64),
+                    )
+                )
 
         def get_stats(self):
             stats = super().get_stats()
@@ -85,8 +91,10 @@ def _validator_class() -> type:
                 from ultralytics.utils import LOGGER
 
                 name = f"VinDr mAP@{self.vindr.iou_thr:g}"
-                LOGGER.info(f"{name:>22}{self._vindr_value:>11.4f}  ({len(self._vindr_dets)} images, "
-                            "DICOM pixels, fused labels)")
+                LOGGER.info(
+                    f"{name:>22}{self._vindr_value:>11.4f}  ({len(self._vindr_dets)} images, "
+                    "DICOM pixels, fused labels)"
+                )
 
     VindrValidator.__module__ = __name__
     VindrValidator.__qualname__ = "VindrValidator"
