@@ -29,3 +29,28 @@ def example_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("example") / "vindr"
     make_example(root, n_train=EXAMPLE_N_TRAIN, n_test=EXAMPLE_N_TEST, seed=EXAMPLE_SEED)
     return root
+
+
+@pytest.fixture(scope="session")
+def converted_example(example_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``cxrdet convert`` of :func:`example_dataset` at 256 px, 16-bit PNGs, 3 folds (once per session).
+
+    Layout: ``images/<id>.png``, ``meta.csv`` (original sizes), ``classes.json``, ``labels_fused.csv``,
+    ``folds.csv``, ``coco/{all,foldK_train,foldK_val}.json`` and ``yolo/...``. Read-only: copy it first.
+    """
+    from cxrdet.preprocess.convert import ConvertOptions, convert
+
+    out = tmp_path_factory.mktemp("converted") / "vindr256"
+    convert(
+        ConvertOptions(
+            dicom_dir=example_dataset / "train",
+            out=out,
+            labels=example_dataset / "train.csv",
+            size=256,
+            bit_depth=16,
+            folds=3,
+            workers=1,
+            progress=False,
+        )
+    )
+    return out
