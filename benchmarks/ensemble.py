@@ -109,8 +109,8 @@ def ensemble_boxes_reference(prep, n_ref: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = time.perf_counter()
-        for b, s, l in per_image:
-            results.append(ensemble_boxes.weighted_boxes_fusion(b, s, l, iou_thr=IOU, skip_box_thr=SKIP))
+        for b, s, lab in per_image:
+            results.append(ensemble_boxes.weighted_boxes_fusion(b, s, lab, iou_thr=IOU, skip_box_thr=SKIP))
         seconds = time.perf_counter() - start
     return results, seconds
 
@@ -209,7 +209,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=2, help="cxrdet timings: best of this many runs")
     args = ap.parse_args(argv)
     n, n_ref = args.images, min(args.ref_images, args.images)
-    (gt, tables, sizes), t_gen = timed(make_data, n, args.models, args.boxes, args.seed)
+    (gt, tables, _sizes), t_gen = timed(make_data, n, args.models, args.boxes, args.seed)
     print(
         f"data: {n} images x {args.models} models x {args.boxes} boxes (+1 'No finding' row), "
         f"{len(gt)} GT boxes; generated in {t_gen:.1f} s"

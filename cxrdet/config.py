@@ -182,7 +182,7 @@ def resolve_path(path: str | os.PathLike) -> Path:
 
 
 def flatten_options(options: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (what ``Config.merge_from_dict`` takes); a ``_delete_`` dict stays whole."""
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (``Config.merge_from_dict``'s input); a ``_delete_`` dict stays whole."""
     out: dict[str, Any] = {}
     for key, value in options.items():
         name = f"{prefix}{key}"
@@ -213,7 +213,7 @@ def read_config(path: str | os.PathLike | None, options: Mapping[str, Any] | Ite
             raise ConfigError(f"{path}: config file not found")
         try:
             cfg = Config.fromfile(str(path))
-        except Exception as err:
+        except Exception as err:  # syntax errors, bad _base_, ...: the user's file
             raise ConfigError(f"{path}: cannot read config: {type(err).__name__}: {err}") from None
     if options:
         parsed = options if isinstance(options, Mapping) else parse_options(options)
@@ -252,7 +252,7 @@ def load_config(
     defaults: Mapping[str, Any],
     options: Mapping[str, Any] | Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """For an engine adapter: ``defaults`` < file (with ``_base_``) < ``options``, every key checked against ``defaults``.
+    """For an engine adapter: ``defaults`` < file (with ``_base_``) < ``options``, keys checked against ``defaults``.
 
     The file and the options are merged by mmengine (:func:`read_config`); the result is then laid over the
     engine's ``defaults``, which name every key the engine accepts.
@@ -285,7 +285,7 @@ def _materialise(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def dump_config(cfg: Mapping[str, Any], path: str | os.PathLike) -> Path:
-    """Writes a resolved config with ``mmengine``'s ``Config.dump``; :func:`read_file` reads it back to the same dict."""
+    """Writes a resolved config with mmengine's ``Config.dump``; :func:`read_file` reads it back to the same dict."""
     from mmengine.config import Config
 
     from cxrdet.io.atomic import write_text

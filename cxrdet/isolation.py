@@ -61,7 +61,7 @@ def _guarded(fn: Callable[[Any], Any], item: Any) -> Any:
         return fn(item)
     except _NOT_CAUGHT:
         raise
-    except BaseException as err:
+    except BaseException as err:  # e.g. pyo3's PanicException from a Rust decoder
         return Crashed("crashed", f"{type(err).__name__} raised in the worker process")
 
 
@@ -83,7 +83,7 @@ def _limit_memory(headroom: int) -> None:
     size = _virtual_memory_size()
     if size is None:
         return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = size + headroom if hard == resource.RLIM_INFINITY else min(size + headroom, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
@@ -108,7 +108,7 @@ def _outcome(future, timeout: float | None) -> Any:
         return Crashed("timed out", f"after {timeout:g} s (the worker was stopped)")
     except _NOT_CAUGHT:
         raise
-    except BaseException as err:
+    except BaseException as err:  # e.g. a result that cannot be pickled
         return Crashed("crashed", f"{type(err).__name__} while passing the result back")
 
 

@@ -16,4 +16,6 @@ MODELS = Registry("model", parent=MMENGINE_MODELS, scope="cxrdet", locations=["c
 DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope="cxrdet", locations=["cxrdet.datasets"])
 TRANSFORMS = Registry("transform", parent=MMENGINE_TRANSFORMS, scope="cxrdet", locations=["cxrdet.datasets"])
 METRICS = Registry("metric", parent=MMENGINE_METRICS, scope="cxrdet", locations=["cxrdet.evaluation.metric"])
-HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope="cxrdet", locations=["cxrdet.engines"])
+HOOKS = Registry(
+    "hook", parent=MMENGINE_HOOKS, scope="cxrdet", locations=["cxrdet.engines", "cxrdet.models.scratch_warning"]
+)

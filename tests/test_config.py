@@ -119,7 +119,7 @@ def test_unknown_keys_are_rejected_with_suggestions(tmp_path):
         load_config(None, DEFAULTS, ["section.stepz=3"])
     with pytest.raises(ConfigError, match=r"unknown config key 'lr' \(did you mean 'section\.lr'\?\)"):
         load_config(None, DEFAULTS, ["lr=3"])  # a nested key given at the top level
-    with pytest.raises(ConfigError, match="unknown config key 'zzz'$"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'zzz'$"):
         load_config(None, DEFAULTS, ["zzz=1"])  # nothing close: no suggestion
     typo = _write(tmp_path / "typo.py", "flg = True\n")
     with pytest.raises(ConfigError, match="did you mean 'flag'"):
@@ -148,7 +148,7 @@ def test_values_of_the_wrong_type_are_rejected(option, message):
 def test_keys_only_sections_check_keys_but_not_types():
     cfg = load_config(None, DEFAULTS, ["loose.amp=bf16", "loose.imgsz=[640, 512]"])
     assert cfg["loose"] == {"amp": "bf16", "imgsz": [640, 512]}
-    with pytest.raises(ConfigError, match="did you mean 'loose.imgsz'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'loose\.imgsz'"):
         load_config(None, DEFAULTS, ["loose.imgs=3"])
 
 
@@ -175,7 +175,7 @@ def test_file_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.py", DEFAULTS)
     broken = _write(tmp_path / "broken.py", "x = (\n")
-    with pytest.raises(ConfigError, match="broken.py: cannot read config"):
+    with pytest.raises(ConfigError, match=r"broken\.py: cannot read config"):
         load_config(broken, DEFAULTS)
 
 
@@ -183,7 +183,7 @@ def test_options_follow_mmengine_list_indices_and_delete(tmp_path):
     """``--cfg-options`` merge as mmengine's ``Config.merge_from_dict``: ``a.2.b`` indexes lists, ``_delete_``."""
     from cxrdet.config import read_config
 
-    base = _write(
+    _write(
         tmp_path / "base.py",
         """
         pipeline = [dict(type='A', p=1), dict(type='B', p=2), dict(type='C', p=3)]
@@ -208,7 +208,7 @@ def test_options_follow_mmengine_list_indices_and_delete(tmp_path):
 
 
 def test_delete_drops_base_keys_before_the_defaults_fill_in(tmp_path):
-    base = _write(tmp_path / "base.py", "section = dict(lr=0.1, steps=5)\n")
+    _write(tmp_path / "base.py", "section = dict(lr=0.1, steps=5)\n")
     child = _write(tmp_path / "child.py", "_base_ = ['./base.py']\nsection = dict(_delete_=True, mode='z')\n")
     assert load_config(child, DEFAULTS)["section"] == {"lr": 0.01, "steps": 3, "mode": "z"}  # defaults < file
 

@@ -33,7 +33,7 @@ def parse_classes(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(c) for c in text.split(",") if c.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"bad class list {text!r}: use comma-separated ids, e.g. 0,3,8,10")
+        raise argparse.ArgumentTypeError(f"bad class list {text!r}: use comma-separated ids, e.g. 0,3,8,10") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,4 @@
-"""CLI ``cxrdet submit``: predictions (original pixels) -> Kaggle submission CSV, optionally with a normal classifier."""
+"""CLI ``cxrdet submit``: predictions (original pixels) -> Kaggle submission CSV (+ optional normal classifier)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from cxrdet.errors import ConfigError
     from cxrdet.io.failures import failures_path, read_failures
     from cxrdet.io.outputs import check_output_file
-    from cxrdet.io.predictions import EMPTY_PREDICTION, read_table
+    from cxrdet.io.prediction_strings import EMPTY_PREDICTION
+    from cxrdet.io.predictions import read_table
     from cxrdet.submission.kaggle import build_submission, read_sample_ids, write_submission
     from cxrdet.submission.validate import validate_submission
 

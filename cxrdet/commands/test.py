@@ -49,4 +49,6 @@ def run(args: argparse.Namespace) -> int:
     result = engine.test(args.checkpoint, split)
     print_map_table(result)
     print(f"mAP@{engine.cfg['vindr_iou']:g}: {result.map:.4f}")
+    if getattr(result, "predictions", None):
+        print(f"predictions: {result.predictions}")
     return 0

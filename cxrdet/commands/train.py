@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", help="shortcut for the engine's device option (YOLO: ultralytics.device: cpu, 0, 0,1)"
     )
     parser.add_argument(
+        "--launcher",
+        choices=("none", "pytorch"),
+        default="none",
+        help="job launcher: pytorch = data-parallel under torchrun (mmengine engines; gloo on CPU)",
+    )
+    parser.add_argument(
         "--resume",
         nargs="?",
         const="auto",
@@ -84,6 +90,8 @@ def engine_from(args: argparse.Namespace):
 
     path = resolve_path(args.config)
     options = parse_options(args.cfg_options)
+    if getattr(args, "launcher", "none") != "none":
+        options["launcher"] = args.launcher
     cls = engine_class_of_config(path, options)
     flags = cls.flag_options(
         data_root=getattr(args, "data_root", None),

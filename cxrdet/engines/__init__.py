@@ -1,1 +1,1 @@
-"""Training/inference engines: the mmengine/mmdet Runner and Ultralytics, converted to cxrdet's contract at their edge."""
+"""Training/inference engines: mmengine's Runner (mmdet) and Ultralytics, converted to cxrdet's contract at the edge."""

@@ -23,6 +23,7 @@ from cxrdet.structures import VINDR, DatasetMeta
 
 ENGINES: dict[str, str] = {
     "ultralytics": "cxrdet.engines.yolo.engine:YoloEngine",
+    "mmdet": "cxrdet.engines.runner.engine:MMDetEngine",
 }
 """Engine name (a config's ``engine`` key) -> ``module:Class``, imported on first use."""
 

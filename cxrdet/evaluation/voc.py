@@ -154,7 +154,7 @@ class VocEvaluator:
         while start < len(has):  # chunks of at most _MAX_PAIRS pairs
             stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + _MAX_PAIRS, "right")), start + 1)
             idx = has[start:stop]
-            seg, rep, pos, g, iou = self._pairs(idx, p_key, p_boxes)
+            seg, rep, pos, _g, iou = self._pairs(idx, p_key, p_boxes)
             top = np.maximum.reduceat(iou, seg)
             first = np.minimum.reduceat(np.where(iou == top[rep], pos, np.iinfo(np.int64).max), seg)
             best[idx] = self.order[self.start[p_key[idx]] + first]

@@ -122,7 +122,7 @@ def _patchy(r: Rendered, rng: np.random.Generator, class_id: int, taken: np.ndar
 
 
 def _thickening(r: Rendered, a: Anatomy, rng: np.random.Generator) -> Finding | None:
-    h, w = r.image.shape
+    _h, w = r.image.shape
     side = int(rng.integers(2))
     inside = (r.lung[side] > 0.5).astype(np.uint8)
     dist = cv2.distanceTransform(inside, cv2.DIST_L2, 5)

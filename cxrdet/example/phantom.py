@@ -135,7 +135,7 @@ def _draw_ribs(a: Anatomy, h: int, w: int) -> np.ndarray:
         sgn = -1 if side == 0 else 1
         reach = abs(a.lung_cx[side] - a.midline) + a.lung_rx[side] * 1.03
         for i in range(11):
-            thick = max(2, int(round((0.016 + 0.0015 * i) * h)))
+            thick = max(2, round((0.016 + 0.0015 * i) * h))
             y0 = 0.09 + a.rib_phase + i * 0.058
             # posterior rib: leaves the spine rising a little, then sweeps down along the lateral wall
             x = a.midline + sgn * (0.025 + t * (reach - 0.025))

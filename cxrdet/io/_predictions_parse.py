@@ -147,7 +147,7 @@ def _load_parquet(path: Path) -> tuple[pd.DataFrame, Where, str]:
     check_input_file(path, "parquet file", text=False)
     try:
         names = pq.read_schema(path).names
-    except Exception as err:
+    except Exception as err:  # any reader error is the file's fault
         log.debug("%s: %s: %s", path, type(err).__name__, err)
         raise InputError(path, f"not a parquet file, or a truncated or damaged one ({type(err).__name__})") from None
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -155,7 +155,7 @@ def _load_parquet(path: Path) -> tuple[pd.DataFrame, Where, str]:
         raise InputError(path, f"column {', '.join(twice[:5])} appears more than once")
     try:
         frame = pd.read_parquet(path)
-    except Exception as err:
+    except Exception as err:  # a damaged data page
         log.debug("%s: %s: %s", path, type(err).__name__, err)
         raise InputError(path, f"cannot read the parquet data, truncated or damaged ({type(err).__name__})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -204,7 +204,7 @@ def _read_csv_fast(path: Path, columns: list[str]) -> pd.DataFrame | None:
     dtypes = {c: (str if c in _STRINGS else np.float64) for c in columns if c in _STRINGS + _NUMERIC}
     try:
         frame = pd.read_csv(path, engine="pyarrow", dtype=dtypes)
-    except Exception:
+    except Exception:  # any failure: the text path reports it with its line
         return None
     frame.columns = [clean_name(c) for c in frame.columns]
     if list(frame.columns) != columns or not all(

@@ -49,8 +49,8 @@ def build_coco(meta: pd.DataFrame, boxes: pd.DataFrame, dataset: DatasetMeta = V
             images not in ``meta`` are ignored.
         dataset: the class list; categories are its finding classes (not the "no finding" class).
 
-    Category ids are ``class_id + 1`` (:data:`CATEGORY_OFFSET`); image ``id`` is 1-based in ``meta`` order and the VinDr id
-    is kept as ``image_id`` on each image entry, with the original size and the scales to map back.
+    Category ids are ``class_id + 1`` (:data:`CATEGORY_OFFSET`); image ``id`` is 1-based in ``meta`` order and the
+    VinDr id is kept as ``image_id`` on each image entry, with the original size and the scales to map back.
     """
     ids = {image_id: i + 1 for i, image_id in enumerate(meta["image_id"])}
     by_id = meta.set_index("image_id")

@@ -180,7 +180,7 @@ def _read_without_preamble(path: Path):
         ds = _dcmread(path, force=True)
         if "PixelData" in ds and "Rows" in ds:
             return ds
-    except Exception:
+    except Exception:  # any parse failure means "not DICOM"
         pass
     raise DicomError(path, "not a DICOM file (no 'DICM' preamble and no readable image dataset)")
 
@@ -204,7 +204,7 @@ def _parse(path: Path):
         raise DicomError(
             path, "truncated or corrupt DICOM header: a length field asks for more memory than there is (MemoryError)"
         ) from None
-    except Exception as err:
+    except Exception as err:  # struct.error, EOFError, NotImplementedError (unknown VR), ...
         raise DicomError(path, f"truncated or corrupt DICOM header: {type(err).__name__}") from None
 
 
@@ -236,7 +236,7 @@ def _optional(ds, keyword: str):
     """An optional element's value, or None when it is absent or too damaged to convert."""
     try:
         return ds.get(keyword)
-    except Exception:
+    except Exception:  # a damaged optional value counts as absent
         return None
 
 
@@ -342,7 +342,7 @@ def _decoded(ds, path: str | os.PathLike, uid: str, plugin: str) -> np.ndarray:
         if plugin:
             ds.pixel_array_options(decoding_plugin=plugin)
         return ds.pixel_array
-    except Exception as err:
+    except Exception as err:  # decoders raise anything; never a bare traceback
         raise _decoder_failure(path, uid, err) from None
 
 

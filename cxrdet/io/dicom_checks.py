@@ -59,7 +59,7 @@ def element_value(ds, keyword: str):
     """
     try:
         return ds[keyword].value
-    except Exception:
+    except Exception:  # BytesLengthException, ValueError, ...: the class is all we report
         raise HeaderError(f"element {keyword} is damaged (its bytes do not fit its value representation)") from None
 
 

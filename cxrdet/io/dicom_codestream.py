@@ -10,6 +10,7 @@ fewer than Rows; pylibjpeg-rle panics when an RLE segment decodes to more bytes 
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 from cxrdet.io.dicom_checks import HeaderError, ImageAttributes
@@ -172,11 +173,11 @@ def _check_rle(frame: bytes, attrs: ImageAttributes) -> bool:
     if count != expected_segments or count > _RLE_MAX_SEGMENTS:
         raise _frame_header_mismatch("number of RLE segments")
     bounds = [*offsets[:count], len(frame)]
-    if bounds[0] != _RLE_HEADER or any(b <= a for a, b in zip(bounds, bounds[1:])):
+    if bounds[0] != _RLE_HEADER or any(b <= a for a, b in itertools.pairwise(bounds)):
         raise _frame_header_mismatch("RLE segment offsets")
     expected = attrs.rows * attrs.columns
     padded = False
-    for start, stop in zip(bounds, bounds[1:]):
+    for start, stop in itertools.pairwise(bounds):
         decoded = rle_segment_length(frame[start:stop], expected + _RLE_PADDING)
         if decoded < expected:
             raise _frame_header_mismatch("an RLE segment decodes to fewer bytes than Rows x Columns")

@@ -54,7 +54,7 @@ def hashed_group_key(path: str | os.PathLike, group_by: str, key: bytes) -> str 
             ds = pydicom.dcmread(os.fspath(path), stop_before_pixels=True, defer_size=_DEFER, specific_tags=[keyword])
             value = ds.get(keyword)
             text = "" if value is None else str(value).strip()
-    except Exception:
+    except Exception:  # any unreadable header: no key (never the value in a message
         log.debug("%s: no %s grouping key (header unreadable)", path, group_by)
         return None
     if not text:

@@ -141,7 +141,7 @@ def _window_value(ds, keyword: str, index: int) -> float | None:
     try:
         elem = ds[keyword]
         value = elem.value[index] if elem.VM > 1 else elem.value
-    except Exception:
+    except Exception:  # no such window, or bytes pydicom cannot convert: not a number
         return None
     return _number(value)
 
@@ -152,14 +152,14 @@ def _has_value(ds, keyword: str) -> bool:
         return False
     try:
         return ds[keyword].value is not None
-    except Exception:
+    except Exception:  # present but damaged: a window that cannot be applied
         return True
 
 
 def _voi_function(ds) -> str | None:
     try:
         function = ds.get("VOILUTFunction", "LINEAR")
-    except Exception:
+    except Exception:  # damaged: no known function
         return None
     return function.upper() if isinstance(function, str) else None
 

@@ -1,4 +1,4 @@
-"""Files in and out, dataset metainfo: ``classes.json`` in a convert folder and ``PRED.classes.json`` beside predictions.
+"""Files in and out, dataset metainfo: ``classes.json`` of a convert folder, ``PRED.classes.json`` beside predictions.
 
 ``cxrdet convert`` writes ``OUT/classes.json``; ``predict`` and ``ensemble`` write ``PRED.classes.json`` beside
 each prediction file they write. Every later command finds the class list with :func:`meta_for` from the

@@ -1,4 +1,4 @@
-"""Files in and out, box tables <-> :class:`BoxTable`: the exchange format between inference, ensembling, evaluation and submission.
+"""Files in and out, box tables <-> :class:`BoxTable`: what inference, ensembling, evaluation and submission exchange.
 
 Three file formats are read (detected from the columns):
 
@@ -25,12 +25,6 @@ import pandas as pd
 
 from cxrdet.io import _predictions_parse as parse
 from cxrdet.io.atomic import atomic_path
-from cxrdet.io.prediction_strings import (
-    format_prediction_strings,  # noqa: F401
-    )
-from cxrdet.io.tables import (
-    csv_field_limit,  # noqa: F401
-    )
 from cxrdet.structures import PRED_COLUMNS, SIZE_COLUMNS, VINDR, BoxTable, DatasetMeta  # noqa: F401  (re-exported)
 from cxrdet.structures.boxes import _NUM
 

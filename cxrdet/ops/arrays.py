@@ -80,13 +80,13 @@ def from_lists(boxes_list, scores_list, labels_list) -> FlatBoxes:
     if not (len(boxes_list) == len(scores_list) == len(labels_list)):
         raise ValueError(f"{len(boxes_list)} box lists, {len(scores_list)} score lists, {len(labels_list)} label lists")
     parts = [(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))]
-    for t, (b, s, l) in enumerate(zip(boxes_list, scores_list, labels_list)):
+    for t, (b, s, lab) in enumerate(zip(boxes_list, scores_list, labels_list)):
         b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
         s = np.asarray(s, dtype=np.float64).reshape(-1)
-        l = np.asarray(l, dtype=np.float64).reshape(-1)  # ensemble-boxes takes int(label)
-        if not (len(b) == len(s) == len(l)):
-            raise ValueError(f"model {t}: {len(b)} boxes, {len(s)} scores, {len(l)} labels")
-        parts.append((b, s, l.astype(np.int64), np.full(len(b), t, dtype=np.int64)))
+        lab = np.asarray(lab, dtype=np.float64).reshape(-1)  # ensemble-boxes takes int(label)
+        if not (len(b) == len(s) == len(lab)):
+            raise ValueError(f"model {t}: {len(b)} boxes, {len(s)} scores, {len(lab)} labels")
+        parts.append((b, s, lab.astype(np.int64), np.full(len(b), t, dtype=np.int64)))
     boxes, scores, labels, models = (np.concatenate([p[k] for p in parts]) for k in range(4))
     return FlatBoxes(
         boxes, scores, labels, models, np.zeros(len(scores), np.int64), n_models=max(len(boxes_list), 1), n_images=1

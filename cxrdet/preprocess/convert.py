@@ -220,7 +220,8 @@ def _group_keys(opts: ConvertOptions, inputs: list[tuple[Path, str]], converted:
     """image_id -> HMAC of its PatientID / StudyInstanceUID (None when absent), under a key drawn for this run.
 
     The key is random and never stored: nothing on disk can be used to brute-force the (often short)
-    identifiers, and the folds depend only on which images share a key (:func:`~cxrdet.preprocess.splits.group_numbers`).
+    identifiers, and the folds depend only on which images share a key
+    (:func:`~cxrdet.preprocess.splits.group_numbers`).
     """
     from cxrdet.io.dicom_groups import hashed_group_key, new_group_secret
 

@@ -137,7 +137,7 @@ def convert_task(task: ConvertTask) -> tuple[dict | None, str | None]:
         return None, getattr(err, "reason", type(err).__name__)
     except OSError as err:
         return None, f"cannot write the PNG ({type(err).__name__}: {os.strerror(err.errno) if err.errno else ''})"
-    except Exception as err:
+    except Exception as err:  # one bad file must not end the batch
         return None, f"unexpected {type(err).__name__} while converting"
 
 

@@ -1,4 +1,4 @@
-"""The data contract, bottom layer: per-image :class:`Detections` / :class:`GroundTruth` and the many-image :class:`BoxTable`.
+"""The data contract, bottom layer: per-image :class:`Detections` / :class:`GroundTruth`, many-image :class:`BoxTable`.
 
 Boxes are always ``x_min, y_min, x_max, y_max`` in ORIGINAL image pixels (the DICOM's rows/columns),
 continuous coordinates. Engines (ultralytics, mmdet) convert to these at their edge; ensembling,

@@ -56,16 +56,14 @@ class DatasetMeta:
         twice = sorted({c for c in classes if classes.count(c) > 1})
         if twice:
             raise ValueError(f"DatasetMeta: class name {twice[0]!r} given twice")
-        if self.no_finding is not None:
-            if (
-                isinstance(self.no_finding, bool)
-                or not isinstance(self.no_finding, int)
-                or not (0 <= self.no_finding < len(classes))
-            ):
-                raise ValueError(
-                    f"DatasetMeta: no_finding must be a class id in 0..{len(classes) - 1} or None, "
-                    f"got {self.no_finding!r}"
-                )
+        if self.no_finding is not None and (
+            isinstance(self.no_finding, bool)
+            or not isinstance(self.no_finding, int)
+            or not (0 <= self.no_finding < len(classes))
+        ):
+            raise ValueError(
+                f"DatasetMeta: no_finding must be a class id in 0..{len(classes) - 1} or None, got {self.no_finding!r}"
+            )
         if self.palette is not None:
             palette = tuple(tuple(int(v) for v in rgb) for rgb in self.palette)
             if len(palette) != len(classes) or any(len(rgb) != 3 for rgb in palette):

@@ -1,7 +1,8 @@
 """Submission, final check: find EVERY problem of a Kaggle submission CSV (with its line) before uploading it.
 
 Checks: UTF-8 text, header, field count and balanced quotes per line, ids missing/extra/duplicate against
-the sample submission, ``PredictionString`` made of numeric sextuples ``class score x_min y_min x_max y_max`` (the one parser of
+the sample submission, ``PredictionString`` made of numeric sextuples ``class score x_min y_min x_max y_max`` (the
+one parser of
 :mod:`cxrdet.io.prediction_strings`) whose values pass the one value check of every reader
 (:func:`cxrdet.structures.box_problems`: class an integer in 0..14, score in [0, 1], coordinates within
 ``MAX_PIXELS``, ``x_min <= x_max``, ``y_min <= y_max``, class-14 boxes equal to ``0 0 1 1``, anything else

@@ -22,10 +22,10 @@ def test_every_registered_engine_implements_the_seam():
 
 
 def test_unknown_engines_are_explained(tmp_path):
-    with pytest.raises(ConfigError, match=r"engine='mmdet': no such engine \(available: 'ultralytics'\)"):
-        engine_class("mmdet")
+    with pytest.raises(ConfigError, match=r"engine='detectron2': no such engine \(available: 'ultralytics', 'mmdet'\)"):
+        engine_class("detectron2")
     with pytest.raises(ConfigError, match="no such engine"):
-        engine_class_of_config(CONFIG, {"engine": "mmdet"})
+        engine_class_of_config(CONFIG, {"engine": "detectron2"})
     with pytest.raises(ConfigError, match="give its config first"):
         engine_of_checkpoint(tmp_path / "model.pth")
 

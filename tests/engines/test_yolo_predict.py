@@ -165,7 +165,7 @@ def test_find_sources_layouts(converted, example_dataset, tmp_path):
     val = find_sources(converted / "train" / "yolo" / "fold0" / "val.txt")
     listed = (converted / "train" / "yolo" / "fold0" / "val.txt").read_text().split()
     assert sorted(Path(p).stem for p in listed) == [s.image_id for s in val]
-    with pytest.raises(InputError, match="no .dcm/.dicom files"):
+    with pytest.raises(InputError, match=r"no \.dcm/\.dicom files"):
         find_sources(tmp_path)
     with pytest.raises(InputError, match="no such folder"):
         find_sources(tmp_path / "missing")

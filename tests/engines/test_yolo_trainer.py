@@ -331,13 +331,13 @@ def test_resume_names_a_checkpoint(tmp_path):
 
     last = tmp_path / "fold0" / "weights" / "last.pt"
     assert resume_checkpoint(tmp_path, "fold0", None) is None and resume_checkpoint(tmp_path, "fold0", False) is None
-    with pytest.raises(ConfigError, match="no .*last.pt to resume from"):
+    with pytest.raises(ConfigError, match=r"no .*last\.pt to resume from"):
         resume_checkpoint(tmp_path, "fold0", "auto")
     last.parent.mkdir(parents=True)
     last.write_bytes(b"")
     assert resume_checkpoint(tmp_path, "fold0", "auto") == last == resume_checkpoint(tmp_path, "fold0", True)
     other = tmp_path / "elsewhere.pt"
-    with pytest.raises(ConfigError, match="elsewhere.pt"):
+    with pytest.raises(ConfigError, match=r"elsewhere\.pt"):
         resume_checkpoint(tmp_path, "fold0", str(other))
     other.write_bytes(b"")
     assert resume_checkpoint(tmp_path, "fold0", str(other)) == other.resolve()

@@ -25,7 +25,7 @@ def make_case(seed: int, kind: str = "plain", n_models: int | None = None, n_box
     m = int(n_models if n_models is not None else rng.integers(1, 6))
     boxes, scores, labels = [], [], []
     base = _boxes(rng, max(n_boxes, 1))
-    for t in range(m):
+    for _t in range(m):
         k = int(rng.integers(0, n_boxes + 1))
         if kind == "duplicates":
             pick = rng.integers(0, max(n_boxes // 4, 1), k)
@@ -96,8 +96,8 @@ def stack_images(cases, seed: int = 0) -> FlatBoxes:
     (keeping each model's row order within an image)."""
     parts = []
     for i, (boxes, scores, labels) in enumerate(cases):
-        for t, (b, s, l) in enumerate(zip(boxes, scores, labels)):
-            parts.append((np.asarray(b).reshape(-1, 4), s, l, np.full(len(s), t), np.full(len(s), i)))
+        for t, (b, s, lab) in enumerate(zip(boxes, scores, labels)):
+            parts.append((np.asarray(b).reshape(-1, 4), s, lab, np.full(len(s), t), np.full(len(s), i)))
     cat = [np.concatenate([p[k] for p in parts]) for k in range(5)]
     rng = np.random.default_rng(seed)
     order = np.argsort(rng.uniform(size=len(cat[0])), kind="stable")

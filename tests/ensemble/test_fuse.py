@@ -67,7 +67,7 @@ def setup():
 def _per_image_oracle(fn, tables, image, hw, **kwargs):
     scale = np.array([hw[1], hw[0], hw[1], hw[0]])
     parts = [t.boxes[(t.boxes.image_id == image) & (t.boxes.class_id != 14)] for t in tables]
-    b, s, l = oracle(
+    b, s, lab = oracle(
         fn,
         [p[COLS].to_numpy() / scale for p in parts],
         [p.score.to_numpy() for p in parts],
@@ -75,7 +75,7 @@ def _per_image_oracle(fn, tables, image, hw, **kwargs):
         **kwargs,
     )
     finite = np.isfinite(b).all(axis=1)  # ensemble_tables drops the NaN boxes of all-zero-score clusters
-    return b[finite] * scale, s[finite], l[finite]
+    return b[finite] * scale, s[finite], lab[finite]
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_pixel_tables_match_ensemble_boxes_per_image(setup, method, fn, kwargs, 
 
 
 def test_no_finding_is_the_weighted_mean_over_models(setup):
-    ids, hw, tables = setup
+    ids, _hw, tables = setup
     out = ensemble_tables(tables, weights=[1, 2, 3])
     normal = out.boxes[out.boxes.class_id == 14].set_index("image_id")
     assert (normal[COLS].to_numpy() == [0, 0, 1, 1]).all()
@@ -118,7 +118,7 @@ def test_no_finding_is_the_weighted_mean_over_models(setup):
 
 
 def test_model_without_class_14_is_left_out_of_the_mean(setup):
-    ids, hw, tables = setup
+    _ids, _hw, tables = setup
     detector = BoxTable(tables[0].boxes[tables[0].boxes.class_id != 14], tables[0].images, "detector.csv")
     classifier_boxes = tables[1].boxes[tables[1].boxes.class_id == 14]
     classifier = BoxTable(classifier_boxes, tables[1].images, "classifier.csv")
@@ -129,7 +129,7 @@ def test_model_without_class_14_is_left_out_of_the_mean(setup):
 
 
 def test_missing_images(setup):
-    ids, hw, tables = setup
+    ids, _hw, tables = setup
     short = tables[1].subset(ids[:-3])
     with pytest.raises(InputError, match=r"model1\.csv: 3 images are missing \(first: img22, present in model0\.csv\)"):
         ensemble_tables([tables[0], short, tables[2]])
@@ -153,7 +153,7 @@ def test_missing_images(setup):
     ],
 )
 def test_bad_values_name_the_file_and_box(setup, column, value, message):
-    ids, hw, tables = setup
+    _ids, _hw, tables = setup
     boxes = tables[2].boxes.copy()
     boxes.loc[4, column] = value
     bad = BoxTable(boxes, tables[2].images, "bad.csv")
@@ -162,7 +162,7 @@ def test_bad_values_name_the_file_and_box(setup, column, value, message):
 
 
 def test_bad_options(setup):
-    ids, hw, tables = setup
+    _ids, _hw, tables = setup
     with pytest.raises(ConfigError, match="2 weights for 3"):
         ensemble_tables(tables, weights=[1, 2])
     with pytest.raises(ConfigError, match="> 0"):
@@ -178,10 +178,10 @@ def test_bad_options(setup):
 
 
 def test_sizes(setup, tmp_path):
-    ids, hw, tables = setup
+    ids, hw, _tables = setup
     rng = np.random.default_rng(5)
     unsized = [_table(rng, ids, hw, f"nosize{t}.csv", sizes=False) for t in range(2)]
-    with pytest.raises(InputError, match="no height/width.*img00"):
+    with pytest.raises(InputError, match=r"no height/width.*img00"):
         ensemble_tables(unsized)
     path = tmp_path / "meta.csv"
     pd.DataFrame({"image_id": ids, "original_height": hw[:, 0], "original_width": hw[:, 1]}).to_csv(path, index=False)
@@ -201,12 +201,12 @@ def test_sizes(setup, tmp_path):
     max_sized = [BoxTable(t.boxes, both.set_axis(["height", "width"], axis=1), t.source) for t in unsized]
     pd.testing.assert_frame_equal(by_max.boxes, ensemble_tables(max_sized).boxes)
     conflicting = BoxTable(sized[1].boxes, sized[1].images * 2, "other.csv")
-    with pytest.raises(InputError, match="other.csv: image img00 is"):
+    with pytest.raises(InputError, match=r"other\.csv: image img00 is"):
         ensemble_tables([sized[0], conflicting])
 
 
 def test_prepared_input_gives_the_same_result_for_every_call(setup):
-    ids, hw, tables = setup
+    _ids, _hw, tables = setup
     prep = prepare(tables)
     first = fuse(prep, "wbf", [1, 1, 2], iou_thr=0.5)
     again = fuse(prep, "wbf", [1, 1, 2], iou_thr=0.5)
@@ -215,7 +215,7 @@ def test_prepared_input_gives_the_same_result_for_every_call(setup):
 
 
 def test_clusters_of_zero_scores_are_dropped_not_nan(setup, caplog):
-    ids, hw, tables = setup
+    ids, _hw, tables = setup
     boxes = pd.DataFrame(
         {
             "image_id": ids[0],

@@ -61,7 +61,7 @@ def test_deaugment_table_keeps_no_finding_boxes():
 
 def test_deaugment_needs_sizes():
     table = _table([[10, 20, 110, 220]], [3], height=np.nan, width=np.nan)
-    with pytest.raises(InputError, match="flipped.csv: image a has no height/width"):
+    with pytest.raises(InputError, match=r"flipped\.csv: image a has no height/width"):
         deaugment_table(table, "h")
     sizes = pd.DataFrame({"height": [1000.0], "width": [500.0]}, index=pd.Index(["a"], name="image_id"))
     np.testing.assert_array_equal(deaugment_table(table, "h", sizes).boxes[COLS].to_numpy(), [[390, 20, 490, 220]])

@@ -69,9 +69,9 @@ def test_ties_keep_numpy_order_on_large_groups():
 def test_identical_boxes_of_all_models_fuse_into_one():
     box = np.array([[0.1, 0.2, 0.4, 0.6]])
     boxes, scores, labels = [box] * 4, [np.array([0.8])] * 4, [np.array([2])] * 4
-    b, s, l = weighted_boxes_fusion(boxes, scores, labels)
-    assert_same((b, s, l), oracle(ensemble_boxes.weighted_boxes_fusion, boxes, scores, labels))
-    assert len(b) == 1 and l[0] == 2
+    b, s, lab = weighted_boxes_fusion(boxes, scores, labels)
+    assert_same((b, s, lab), oracle(ensemble_boxes.weighted_boxes_fusion, boxes, scores, labels))
+    assert len(b) == 1 and lab[0] == 2
     np.testing.assert_allclose(b[0], box[0], rtol=1e-6)
 
 
@@ -82,8 +82,8 @@ def test_single_model_and_empty_models():
         oracle(ensemble_boxes.weighted_boxes_fusion, boxes, scores, labels),
     )
     empty = ([np.zeros((0, 4))] * 2, [np.zeros(0)] * 2, [np.zeros(0)] * 2)
-    b, s, l = weighted_boxes_fusion(*empty)
-    assert b.shape == (0, 4) and len(s) == len(l) == 0
+    b, s, lab = weighted_boxes_fusion(*empty)
+    assert b.shape == (0, 4) and len(s) == len(lab) == 0
     mixed = [boxes[0], np.zeros((0, 4))], [scores[0], np.zeros(0)], [labels[0], np.zeros(0)]
     assert_same(
         weighted_boxes_fusion(*mixed, weights=[1, 3]),
@@ -93,23 +93,23 @@ def test_single_model_and_empty_models():
 
 def test_all_boxes_skipped_gives_empty_result():
     boxes, scores, labels = make_case(5, "plain", n_models=2)
-    b, s, l = weighted_boxes_fusion(boxes, scores, labels, skip_box_thr=1.5)
-    assert len(b) == len(s) == len(l) == 0
+    b, s, lab = weighted_boxes_fusion(boxes, scores, labels, skip_box_thr=1.5)
+    assert len(b) == len(s) == len(lab) == 0
 
 
 @pytest.mark.parametrize(
     "bad,match",
     [
-        (lambda b, s, l: ([b[0]], [s[0][:-1]], [l[0]]), "boxes"),
-        (lambda b, s, l: ([b[0]], [s[0]], [l[0][:-1]]), "labels"),
-        (lambda b, s, l: (b, s[:-1], l), "lists"),
+        (lambda b, s, lab: ([b[0]], [s[0][:-1]], [lab[0]]), "boxes"),
+        (lambda b, s, lab: ([b[0]], [s[0]], [lab[0][:-1]]), "labels"),
+        (lambda b, s, lab: (b, s[:-1], lab), "lists"),
     ],
 )
 def test_mismatched_lengths_raise_instead_of_exit(bad, match):
     boxes, scores, labels = make_case(2, "plain", n_models=2, n_boxes=5)
     boxes = [b if len(b) else np.array([[0.1, 0.1, 0.2, 0.2]]) for b in boxes]
     scores = [s if len(s) else np.array([0.5]) for s in scores]
-    labels = [l if len(l) else np.array([0]) for l in labels]
+    labels = [lab if len(lab) else np.array([0]) for lab in labels]
     with pytest.raises(ValueError, match=match):
         weighted_boxes_fusion(*bad(boxes, scores, labels))
 

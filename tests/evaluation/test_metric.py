@@ -99,7 +99,7 @@ def test_registered_for_configs_in_a_fresh_interpreter():
 
 
 def test_rejects_unknown_mode():
-    with pytest.raises(ValueError, match="no_finding must be one of .* got 'maybe'"):
+    with pytest.raises(ValueError, match=r"no_finding must be one of .* got 'maybe'"):
         VinDrMetric(no_finding="maybe")
 
 
@@ -119,5 +119,5 @@ def test_a_dataset_without_no_finding_class():
         VinDrMetric(dataset=dataset, no_finding="one_minus_max")
     from cxrdet.errors import InputError
 
-    with pytest.raises(InputError, match="predictions: class_id outside 0..1"):
+    with pytest.raises(InputError, match=r"predictions: class_id outside 0\.\.1"):
         run(VinDrMetric(dataset=dataset), [sample("/d/c.png", [[0, 0, 1, 1]], [0.5], [2], [], [])])

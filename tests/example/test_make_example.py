@@ -162,7 +162,7 @@ def test_nodules_are_bright_in_the_pixels(example_dataset):
     assert len(nodules) >= 2
     for row in nodules.itertuples():
         img = _display(example_dataset / "train" / f"{row.image_id}.dicom")
-        x0, y0, x1, y1 = (int(round(v)) for v in (row.x_min, row.y_min, row.x_max, row.y_max))
+        x0, y0, x1, y1 = (round(v) for v in (row.x_min, row.y_min, row.x_max, row.y_max))
         w, h = x1 - x0, y1 - y0
         inner = img[y0 + h // 4 : y1 - h // 4, x0 + w // 4 : x1 - w // 4]
         ring = np.zeros(img.shape, bool)

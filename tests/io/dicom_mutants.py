@@ -569,7 +569,7 @@ def mutate(rng: random.Random, raw: bytes, kind: str) -> tuple[bytes, str]:
     raw, one = mutate(rng, raw, first)
     try:
         raw, two = mutate(rng, raw, second)
-    except Exception as err:
+    except Exception as err:  # the first mutation may leave nothing pydicom can re-parse
         two = f"(second mutation skipped: {type(err).__name__})"
     return raw, f"{one} + {two}"
 
@@ -619,7 +619,7 @@ def _make_mutants(seeds: dict[str, Path], folder: Path, count: int, seed: int) -
             near_misses[name] += 1
         try:
             raw, description = mutate(rng, originals[name], kind)
-        except Exception as err:
+        except Exception as err:  # an impossible rewrite becomes a plain byte flip
             raw, description = (
                 _flip(rng, originals[name], 132, len(originals[name]), 2),
                 (f"{kind} failed ({type(err).__name__}); 2 bytes flipped"),
@@ -714,7 +714,7 @@ def _child_read(path: str) -> dict:
         }
     except MemoryError:
         result = {"status": "memory", "detail": "MemoryError"}
-    except BaseException as err:
+    except BaseException as err:  # the whole point: anything else is a finding
         texts.append(("the exception", str(err)))
         result = {"status": "foreign", "detail": _class_name(err)}
     source = _leak(texts)

@@ -1,4 +1,4 @@
-"""One COCO category convention (category_id = class_id + 1) for the dataset json and the evaluation, read by pycocotools."""
+"""One COCO category convention (category_id = class_id + 1) in the dataset json and the evaluation (pycocotools)."""
 
 from __future__ import annotations
 

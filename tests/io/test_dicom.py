@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -163,7 +164,7 @@ def test_errors_name_the_file_and_cause(tmp_path):
     (tmp_path / "text.dcm").write_text("not a dicom at all")
     _expect_error(tmp_path / "text.dcm", "not a DICOM file")
     _expect_error(tmp_path / "missing.dcm", "not found")
-    raw = open(real_file("RG3_UNCR.dcm"), "rb").read()
+    raw = Path(real_file("RG3_UNCR.dcm")).read_bytes()
     (tmp_path / "half.dcm").write_bytes(raw[: len(raw) // 2])
     _expect_error(tmp_path / "half.dcm", "truncated")
     _expect_error(real_file("rtplan.dcm"), "no PixelData")

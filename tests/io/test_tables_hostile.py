@@ -320,7 +320,7 @@ def test_kaggle_bad_value_names_file_and_line(tmp_path, row, match):
 def test_vindr_ground_truth_bad_value_names_file_and_line(tmp_path, row, match):
     path = write(tmp_path, "train.csv", f"{LABELS_HEADER}\nimg1,No finding,14,R1,,,,\n{row}\n")
     for gt_fuse in ("none", "wbf"):
-        raises_input_error(lambda p: read_table(p, role="gt", gt_fuse=gt_fuse), path, match, row=3)
+        raises_input_error(lambda p, fuse=gt_fuse: read_table(p, role="gt", gt_fuse=fuse), path, match, row=3)
 
 
 # ---------------------------------------------------------------------------------------------- parquet

@@ -53,7 +53,7 @@ def read_record(weights: str | Path) -> dict:
 
     try:
         ckpt = torch.load(weights, map_location="cpu", weights_only=False)
-    except Exception:
+    except Exception:  # an unreadable file is reported by predict itself
         return {}
     return dict(ckpt.get(CXRDET_KEY) or {}) if isinstance(ckpt, dict) else {}
 

@@ -94,7 +94,7 @@ class Preparer:
                     )
         except CxrdetError as err:
             return Prepared(item.image_id, None, None, None, getattr(err, "reason", type(err).__name__))
-        except Exception as err:
+        except Exception as err:  # one unreadable image must not end the run
             return Prepared(item.image_id, None, None, None, f"unexpected {type(err).__name__} while reading")
         letterbox = Letterbox.fit(image.shape[0], image.shape[1], self.imgsz, self.stride)
         return Prepared(item.image_id, letterbox.apply(image), letterbox, resize)

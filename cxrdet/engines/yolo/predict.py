@@ -1,7 +1,8 @@
 """YOLO engine, inference: a trained YOLO checkpoint over DICOMs or PNGs -> a BoxTable in ORIGINAL DICOM pixels.
 
 Decoding runs in crash-isolated worker processes while the model runs (the DICOM decode hides behind
-inference; an image whose decoder aborts, panics or hangs is listed as a failure, without boxes); the model, NMS and letterbox are Ultralytics' own (``AutoBackend``, ``non_max_suppression``,
+inference; an image whose decoder aborts, panics or hangs is listed as a failure, without boxes); the model,
+NMS and letterbox are Ultralytics' own (``AutoBackend``, ``non_max_suppression``,
 letterbox mirrored in :mod:`cxrdet.engines.yolo.letterbox`). ``tta`` adds the horizontal flip, merged with WBF
 by :func:`cxrdet.ensemble.tta.merge_tta`. Every image is listed in the result, with or without boxes.
 """

@@ -159,7 +159,7 @@ def _settings(settings, run_dir: Path) -> Iterator[None]:
 
 def _module_patches() -> list[tuple[object, str, object]]:
     """Attributes to replace in the Ultralytics modules loaded now."""
-    import ultralytics.data.utils
+    import ultralytics.data.utils  # the modules whose attributes are patched
     import ultralytics.engine.trainer
     import ultralytics.utils.checks
     import ultralytics.utils.events

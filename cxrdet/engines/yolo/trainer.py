@@ -21,7 +21,7 @@ from cxrdet.engines.yolo.validation import SETTINGS_KEY, VindrValidation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CxrdetTrainer"]
+__all__ = ["CxrdetTrainer"]  # noqa: F822 (made on first access by __getattr__: ultralytics loads late)
 
 
 def __getattr__(name: str):

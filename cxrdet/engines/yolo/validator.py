@@ -22,7 +22,7 @@ from cxrdet.structures import Detections
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VindrValidator"]
+__all__ = ["VindrValidator"]  # noqa: F822 (made on first access by __getattr__: ultralytics loads late)
 
 
 def __getattr__(name: str):
