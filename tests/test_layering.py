@@ -17,8 +17,9 @@ rank  units
 4     ``preprocess``, ``ensemble``, ``evaluation``, ``submission``, ``example``, ``config``, ``datasets``,
       ``models``: the stages, each speaking ``structures`` through ``io``, none importing another
 5     ``engines`` (framework edges: Ultralytics, mmengine Runner)
-6     ``commands`` (one module per subcommand)
-7     ``cli``
+6     ``benchmarking`` (parameters, GFLOPs, timing, memory of the engines' models)
+7     ``commands`` (one module per subcommand)
+8     ``cli``
 ====  ==========================================================================================
 
 A failure names the file and line of each import that breaks a rule, and the rule.
@@ -53,8 +54,9 @@ RANKS: dict[str, int] = {
     "datasets": 4,
     "models": 4,
     "engines": 5,
-    "commands": 6,
-    "cli": 7,
+    "benchmarking": 6,
+    "commands": 7,
+    "cli": 8,
 }
 
 
