@@ -40,5 +40,5 @@ def test_a_killed_process_is_reported():
 
 
 def test_a_bad_target_is_reported():
-    with pytest.raises(IsolatedError, match="expected 'package.module:function'"):
+    with pytest.raises(IsolatedError, match=r"expected 'package\.module:function'"):
         run_isolated("probes.allocate", sys_path=[HERE])
