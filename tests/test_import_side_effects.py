@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` leaves them out
+
 SCRIPT = r"""
 import json, os, pkgutil, importlib, socket, sys
 def no_network(*args, **kwargs):

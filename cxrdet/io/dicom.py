@@ -14,6 +14,7 @@ import re
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -142,7 +143,7 @@ class _Boundary:
     def __enter__(self) -> None:
         self._quiet.__enter__()
 
-    def __exit__(self, kind, err, traceback) -> bool:
+    def __exit__(self, kind, err, traceback) -> Literal[False]:
         self._quiet.__exit__(None, None, None)
         if err is None or isinstance(err, (DicomError, KeyboardInterrupt, SystemExit, GeneratorExit)):
             return False
@@ -250,7 +251,7 @@ def _parse_spacing(ds) -> tuple[float, float] | None:
         except (TypeError, ValueError):
             continue
         if len(spacing) == 2 and all(math.isfinite(s) and s > 0 for s in spacing):
-            return spacing  # type: ignore[return-value]
+            return spacing
     return None
 
 

@@ -114,7 +114,7 @@ class BoxTable:
     """
 
     boxes: pd.DataFrame = field(default_factory=_empty_boxes)
-    images: pd.DataFrame | None = None
+    images: pd.DataFrame = None  # None at construction: derived from boxes
     source: str = ""
 
     def __post_init__(self) -> None:

@@ -39,9 +39,9 @@ def box_problems(
     cls = np.asarray(class_id, dtype=np.float64).reshape(-1)
     xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     finite_cls = np.isfinite(cls)
-    finite_xy = np.isfinite(xyxy).all(axis=1)
+    finite_xy = np.asarray(np.isfinite(xyxy).all(axis=1))
     top = meta.num_classes - 1
-    out = [(~finite_cls, "class_id is NaN or infinite")]
+    out: list[tuple[np.ndarray, str]] = [(~finite_cls, "class_id is NaN or infinite")]
     if score is not None:
         s = np.asarray(score, dtype=np.float64).reshape(-1)
         out.append((~np.isfinite(s), "score is NaN or infinite"))

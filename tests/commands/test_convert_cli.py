@@ -16,6 +16,8 @@ import yaml
 from cxrdet.example.dicom_writer import fake_phi, write_dicom
 from cxrdet.io.coco import load_coco
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` leaves them out
+
 # (image_id, shape, options): MONOCHROME1, windows, compression, 12/14/16 bit
 IMAGES = [
     ("aaa1", (700, 600), dict(bits_stored=12, photometric="MONOCHROME1", window=(2000, 3000))),

@@ -13,6 +13,8 @@ import pytest
 
 from cxrdet.example.dicom_writer import fake_phi, write_dicom
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` leaves them out
+
 MRNS = [f"MRN{48151623 + 7 * i}" for i in range(8)]  # file names that are medical record numbers
 
 

@@ -253,6 +253,7 @@ def test_console_script_help():
     assert out.returncode == 0 and "--allows-overflow" in out.stdout and "--format" in out.stdout
 
 
+@pytest.mark.slow
 def test_out_refuses_an_existing_file_and_never_an_input(tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     a.write_text(MODEL_A)

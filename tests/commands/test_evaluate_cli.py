@@ -92,6 +92,7 @@ def test_errors_are_one_line_without_traceback(files):
     assert out.returncode == 0 and out.stdout.splitlines()[-1] == "mAP@0.4: 0.4167"
 
 
+@pytest.mark.slow
 def test_json_refuses_an_existing_file_and_never_writes_onto_an_input(files):
     (files / "m.json").write_text("{}")
     out = cxrdet("evaluate", "--gt", files / "train.csv", "--pred", files / "pred.csv", "--json", files / "m.json")
@@ -151,6 +152,7 @@ def _two_class_set(root):
     return truth
 
 
+@pytest.mark.slow
 def test_a_two_class_data_set_goes_through_convert_ensemble_evaluate(tmp_path):
     """Class names come from the labels (no VinDr class, no "no finding"), travel in classes.json and
     PRED.classes.json, and no command needs a --classes flag."""

@@ -5,6 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` leaves them out
+
 PRED = """image_id,class_id,score,x_min,y_min,x_max,y_max,height,width
 b,3,0.5,10.5,20,30,40,100,200
 a,0,0.25,1,2,3,4,100,200

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from offline_cli import run_offline as cxrdet
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` leaves them out
+
 CONFIG = Path(__file__).parents[2] / "configs" / "yolo" / "yolov5n_192-e20_example.py"
 
 

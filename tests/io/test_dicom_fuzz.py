@@ -13,6 +13,9 @@ from collections import Counter
 from pathlib import Path
 
 import dicom_mutants
+import pytest
+
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` leaves them out
 
 COUNT = 510  # 30 mutants of each of the 17 seeds
 SEED = 20261201

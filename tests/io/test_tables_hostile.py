@@ -600,6 +600,7 @@ CLI_CASES = {  # name -> (exit code, where the file and its problem must appear,
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLI_CASES)
 def test_cli_exits_cleanly_on_hostile_tables(cli, name):
     code, out, err, path = cli[name]

@@ -19,6 +19,8 @@ from cxrdet.example.dicom_writer import write_dicom
 from cxrdet.preprocess.convert import ConvertOptions, convert
 from cxrdet.preprocess.ledger import Ledger
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` leaves them out
+
 _real_decode = images.dicom_to_display
 
 
