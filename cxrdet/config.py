@@ -41,15 +41,19 @@ def parse_value(text: str) -> Any:
     """A ``--cfg-options`` value: Python literal (``3``, ``0.5``, ``[1, 2]``, ``'a'``), bool/None words, else str.
 
     ``true``/``false``/``none``/``null`` are accepted in any case; anything that is not a literal stays a
-    string (so ``sgd`` and ``runs/a`` need no quotes).
+    string (so ``sgd`` and ``runs/a`` need no quotes). A bare comma list is a list, as mmengine's ``DictAction``
+    reads it for mmdet's tools: ``1,2`` -> ``[1, 2]``, ``a,b`` -> ``['a', 'b']`` (``(1, 2)`` stays a tuple).
     """
     stripped = text.strip()
     if stripped.lower() in _WORDS:
         return _WORDS[stripped.lower()]
     try:
-        return ast.literal_eval(stripped)
+        value = ast.literal_eval(stripped)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text
+        value = text
+    if stripped[:1] not in "([{'\"" and "," in stripped and isinstance(value, (tuple, str)):
+        return [parse_value(item) for item in stripped.split(",") if item.strip()]
+    return value
 
 
 def parse_options(items: Iterable[str] | None) -> dict[str, Any]:

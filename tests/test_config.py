@@ -62,6 +62,16 @@ def test_parse_value_types(text, value):
     assert parsed == value and type(parsed) is type(value)
 
 
+@pytest.mark.parametrize("text", ["1,2", "a,b", "1, 2", "x,", "[1,2]", "(1,2)", "[(1,2),(3,4)]", "3", "0.5", "sgd"])
+def test_parse_value_reads_what_mmengine_dict_action_reads(text):
+    """``cxrdet train --cfg-options`` and mmdet's ``tools/train.py --cfg-options`` agree (DictAction: the reference)."""
+    from mmengine.config import DictAction
+
+    reference = DictAction._parse_iterable(text)
+    parsed = parse_value(text)
+    assert parsed == reference and type(parsed) is type(reference)
+
+
 def test_parse_options_builds_nested_dicts():
     assert parse_options(["a.b.c=1", "a.d=x", "e=[1,2]"]) == {"a": {"b": {"c": 1}, "d": "x"}, "e": [1, 2]}
     assert parse_options([]) == {} and parse_options(None) == {}
