@@ -216,11 +216,11 @@ def _run(model, pipeline, batches, class_ids, opts: PredictOptions, total: int):
     tta_model = None
     if opts.tta and opts.tta_merge == "nms":
         from mmdet.models.test_time_augs import DetTTAModel
+        from mmengine.config import ConfigDict
 
         iou = 0.5 if opts.iou is None else opts.iou
-        tta_model = DetTTAModel(
-            module=model, tta_cfg={"nms": {"type": "nms", "iou_threshold": iou}, "max_per_img": opts.max_det or 100}
-        )
+        tta_cfg = ConfigDict(nms={"type": "nms", "iou_threshold": iou}, max_per_img=opts.max_det or 100)
+        tta_model = DetTTAModel(module=model, tta_cfg=tta_cfg)
     bar = tqdm(total=total, desc="predict", unit="img", disable=not opts.progress or None)
     with torch.inference_mode():
         for loaded in batches:
