@@ -408,15 +408,7 @@ def read_dicom(path: str | os.PathLike, *, apply_voi: bool = True, voi_index: in
     meta = read_meta(ds, path)
     stored = decode_pixels(ds, path)
     with grey_level_errors(path):
+        # finite by construction: every table / deep-image value passed dicom_lut's float32 finiteness check
+        # (the DICOM fuzz test checks the result independently), so no extra pass over the image here
         pixels = stored_to_float(ds, stored, apply_voi=apply_voi, voi_index=voi_index)
-        if not _all_finite(pixels):  # stored_to_float makes sure of it; this is the last safety net
-            raise HeaderError("the grey levels are not finite")
     return DicomImage(pixels=pixels, meta=meta)
-
-
-def _all_finite(pixels: np.ndarray) -> bool:
-    import cv2  # one pass without a temporary array
-
-    return (
-        bool(cv2.checkRange(pixels, quiet=True)[0]) if pixels.dtype == np.float32 else bool(np.isfinite(pixels).all())
-    )
