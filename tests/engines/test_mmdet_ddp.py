@@ -15,7 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CONFIG = Path(__file__).parent / "mmdet_tiny_retinanet.py"
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` leaves them out
 
 
 def test_two_cpu_ranks_train_one_model(converted_example, tmp_path):

@@ -3,8 +3,9 @@ mAP, weights-only checkpoints) and mmdet's own tool scripts on the same config, 
 folder holding the config's ``data_root``: train.py, test.py (on a ``*_weights.pth``), get_flops.py,
 browse_dataset.py and confusion_matrix.py.
 
-One epoch of one step per fold (the tiny RetinaNet at 96 px): this file checks the plumbing; learning is
-checked in ``test_mmdet_learn.py``.
+The shipped CPU example config (``configs/mmdet/retinanet_r18_fpn_160-e12_example.py``) shrunk by
+``--cfg-options`` (64 px, two images, one epoch, the 16-bit data preprocessor of the base for the 16-bit test
+data): this file checks the plumbing; learning is checked in ``test_mmdet_learn.py``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-CONFIG = Path(__file__).parent / "mmdet_tiny_retinanet.py"
-TINY = ["train_dataloader.dataset.indices=2", "val_dataloader.dataset.indices=2", "train_cfg.max_epochs=1"]
+CONFIG = Path(__file__).parents[2] / "configs" / "mmdet" / "retinanet_r18_fpn_160-e12_example.py"
+DATA_ROOT = "runs/demo/data/train"  # the config's data_root, relative to the folder mmdet's tools run in
+SMALL = [
+    "model.data_preprocessor.mean=[32767.5]",
+    "model.data_preprocessor.std=[16383.75]",
+    "train_dataloader.batch_size=2",
+    "train_dataloader.dataset.pipeline.2.scale=(64,64)",
+    "val_dataloader.dataset.pipeline.1.scale=(64,64)",
+    "test_dataloader.dataset.pipeline.1.scale=(64,64)",
+]
+TINY = [*SMALL, "train_dataloader.dataset.indices=2", "val_dataloader.dataset.indices=2", "train_cfg.max_epochs=1"]
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` leaves them out
 MMDET_TOOLS = Path(next(iter(importlib.util.find_spec("mmdet").submodule_search_locations))) / ".mim" / "tools"
 
 
@@ -29,11 +40,11 @@ def folds(converted_example, tmp_path_factory) -> dict:
     from cxrdet.cli import main
 
     tmp = tmp_path_factory.mktemp("mmdet_folds")
-    shutil.copytree(converted_example, tmp / "data")  # the config's data_root is data/ (for mmdet's tools)
+    shutil.copytree(converted_example, tmp / DATA_ROOT)
     work = tmp / "work"
-    assert main(["train", str(CONFIG), "--data-root", str(tmp / "data"), "-o", str(work), "--all-folds",
+    assert main(["train", str(CONFIG), "--data-root", str(tmp / DATA_ROOT), "-o", str(work), "--all-folds",
                  "--cfg-options", *TINY]) == 0  # fmt: skip
-    return {"root": tmp, "data": tmp / "data", "work": work}
+    return {"root": tmp, "data": tmp / DATA_ROOT, "work": work}
 
 
 def test_every_fold_writes_its_oof_file_and_all_folds_are_stacked(folds):
@@ -49,7 +60,7 @@ def test_every_fold_writes_its_oof_file_and_all_folds_are_stacked(folds):
             assert tuple(table.images.loc[image_id, ["height", "width"]]) == tuple(
                 meta.loc[image_id, ["original_height", "original_width"]]
             )
-        assert (folds["work"] / f"oof_fold{k}.csv.classes.json").is_file()
+        assert (folds["work"] / f"oof_fold{k}.classes.json").is_file()
     stacked = read_table(folds["work"] / "oof.csv")
     assert sorted(stacked.images.index) == sorted(assignment["image_id"])
 
@@ -67,7 +78,7 @@ def test_each_fold_keeps_its_best_checkpoint_by_vindr_map_and_a_weights_only_twi
         assert record["split"] == f"fold{k}" and record["png_size"] == 256 and record["bit_depth"] == 16
         assert record["dataset"]["no_finding"] == 14 and weights["meta"]["epoch"] == 1
         assert len(weights["meta"]["dataset_meta"]["classes"]) == 14 and weights["state_dict"]
-        config = (run / "mmdet_tiny_retinanet.py").read_text()  # the Runner's resolved config of the fold
+        config = (run / CONFIG.name).read_text()  # the Runner's resolved config of the fold
         assert f"coco/fold{k}_train.json" in config and f"coco/fold{k}_val.json" in config
 
 
@@ -84,26 +95,26 @@ def test_mmdet_train_and_test_scripts_run_the_config_unchanged(folds):
     from cxrdet.engines.runner.config import fold_cfg_options
 
     work = folds["root"] / "mmdet_work"
-    pick = fold_cfg_options("fold1", "data/").split()  # the README's line for mmdet's own train.py
+    pick = fold_cfg_options("fold1", DATA_ROOT + "/").split()  # the README's line for mmdet's own train.py
     _tool(folds, str(MMDET_TOOLS / "train.py"), str(CONFIG), "--work-dir", str(work), "--cfg-options", *pick, *TINY)
     assert (work / "epoch_1.pth").is_file()
-    assert "coco/fold1_val.json" in (work / "mmdet_tiny_retinanet.py").read_text()
+    assert "coco/fold1_val.json" in (work / CONFIG.name).read_text()
     weights = folds["work"] / "fold0" / "epoch_1_weights.pth"  # written by cxrdet train, loaded by mmdet as is
     out = folds["root"] / "results.pkl"
     result = _tool(folds, str(MMDET_TOOLS / "test.py"), str(CONFIG), str(weights), "--work-dir",
-                   str(folds["root"] / "mmdet_test"), "--out", str(out), "--cfg-options", *TINY[1:2])  # fmt: skip
+                   str(folds["root"] / "mmdet_test"), "--out", str(out), "--cfg-options", *SMALL)  # fmt: skip
     assert "vindr/mAP" in result.stdout + result.stderr and out.is_file()
     matrix = folds["root"] / "matrix"
     _tool(folds, str(MMDET_TOOLS / "analysis_tools" / "confusion_matrix.py"), str(CONFIG), str(out), str(matrix),
-          "--cfg-options", *TINY[1:2])  # fmt: skip
+          "--cfg-options", *SMALL)  # fmt: skip
     assert (matrix / "confusion_matrix.png").is_file()
 
 
 def test_mmdet_analysis_scripts_run_the_config_unchanged(folds):
-    result = _tool(folds, str(MMDET_TOOLS / "analysis_tools" / "get_flops.py"), str(CONFIG), "--shape", "96")
+    result = _tool(folds, str(MMDET_TOOLS / "analysis_tools" / "get_flops.py"), str(CONFIG), "--shape", "160")
     text = result.stdout + result.stderr
     assert "Flops" in text and "Params" in text
     shown = folds["root"] / "browse"
     _tool(folds, str(MMDET_TOOLS / "analysis_tools" / "browse_dataset.py"), str(CONFIG), "--output-dir", str(shown),
-          "--not-show", "--cfg-options", "train_dataloader.dataset.indices=2")  # fmt: skip
+          "--not-show", "--cfg-options", "train_dataloader.dataset.indices=2", *SMALL)  # fmt: skip
     assert len(list(shown.glob("*.png")) + list(shown.glob("*.jpg"))) == 2

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 CONFIG = Path(__file__).parent / "mmdet_tiny_retinanet.py"
+pytestmark = pytest.mark.slow  # end-to-end runs: `pytest -m 'not slow'` leaves them out
 OPTIONS = [
     "train_dataloader.dataset.indices=4",  # 2 iterations per epoch
     "train_dataloader.sampler.shuffle=False",
