@@ -51,8 +51,8 @@ class Detector:
     removed: list[str] = field(default_factory=list)
 
     def padded(self, size: int | tuple[int, int] | None = None) -> tuple[int, int]:
-        """``size`` (default: the config's; an int is square) padded up to :attr:`size_divisor`."""
-        h, w = (size, size) if isinstance(size, int) else (size or self.size)
+        """``size`` (None: the config's; an int is square) padded up to :attr:`size_divisor`."""
+        h, w = self.size if size is None else (size, size) if isinstance(size, int) else size
         d = max(1, int(self.size_divisor))
         return int(math.ceil(h / d) * d), int(math.ceil(w / d) * d)
 
