@@ -133,6 +133,15 @@ class Engine(abc.ABC):
     def write_oof(self, checkpoint: str | os.PathLike, split: str, out: str | os.PathLike) -> Path:
         """Predicts a fold's validation images with ``checkpoint`` into the prediction file ``out``."""
 
+    @abc.abstractmethod
+    def untrained_checkpoint(self, out: str | os.PathLike) -> Path:
+        """Writes the config's model with its initial weights as a checkpoint :meth:`predict` reads (a baseline:
+        what the same pipeline scores before any training)."""
+
+    def describe(self) -> str:
+        """One line naming the model and its training settings, for summaries (e.g. ``yolov5n at 192 px``)."""
+        return self.config_path.stem if self.config_path else self.name
+
 
 def engine_class(name: str) -> type[Engine]:
     """The engine class registered as ``name`` in :data:`ENGINES`.

@@ -73,7 +73,7 @@ class MMDetEngine(Engine):
             "resume": cfg.get("resume"),
             "vindr_iou": _vindr_iou(cfg),
             "predict": predict,
-            "launcher": str(extra.get("launcher") or cfg.get("launcher") or "none"),
+            "launcher": str(extra.get("launcher") or "none"),  # the flag only, as mmdet's tools/train.py
             "device": extra.get("device"),
         }
         return cls(summary, path, cfg)
@@ -176,6 +176,12 @@ class MMDetEngine(Engine):
         resume = self.cfg.get("resume") if resume is None else resume
         if resume not in (None, False, True, "auto") and len(splits) > 1:
             raise ConfigError("--resume PATH continues one split; give one --fold (or --resume auto for every split)")
+        if self.cfg.get("device"):
+            log.warning(
+                "--device %s: the mmdet engine trains on mmengine's device (CUDA when visible; choose GPUs with "
+                "CUDA_VISIBLE_DEVICES); --device applies to its predictions",
+                self.cfg["device"],
+            )
         record = self.record()
         sources = {s: resume_source(self.work_dir.resolve() / s, resume) for s in splits}
         results = [self._fit(split, sources[split], record) for split in splits]
@@ -249,3 +255,26 @@ class MMDetEngine(Engine):
             table = append_no_finding(table, result.meta)
         log.info("out-of-fold predictions: %d boxes on %d images -> %s", len(table), len(table.images), out)
         return write_table(table, result.meta, Path(out))
+
+    def untrained_checkpoint(self, out: str | os.PathLike) -> Path:
+        from cxrdet.engines.runner.untrained import write_untrained_checkpoint
+
+        return write_untrained_checkpoint(self.runner_cfg, self.record(), out)
+
+    def describe(self) -> str:
+        cfg = self.runner_cfg
+        model = Path(self.config_path).stem.split("_")[0] if self.config_path else "mmdet"
+        backbone = cfg.model.get("backbone", {})
+        depth = backbone.get("depth")
+        epochs = (cfg.get("train_cfg") or {}).get("max_epochs")
+        sizes = [s.get("scale") for s in _pipeline(cfg) if str(s.get("type", "")).endswith("Resize")]
+        size = f" at {max(sizes[0])} px" if sizes and isinstance(sizes[0], (list, tuple)) else ""
+        return f"{model}{f' R-{depth}' if depth else ''}{size}" + (f", {epochs} epochs" if epochs else "")
+
+
+def _pipeline(cfg) -> list:
+    from cxrdet.engines.runner.config import leaf_datasets
+
+    for dataset in leaf_datasets((cfg.get("train_dataloader") or {}).get("dataset")):
+        return list(dataset.get("pipeline") or [])
+    return []

@@ -109,6 +109,16 @@ class YoloEngine(Engine):
 
         return write_oof(Path(checkpoint), self._val_list(split), Path(out), self.cfg["predict"])
 
+    def untrained_checkpoint(self, out: str | os.PathLike) -> Path:
+        from cxrdet.engines.yolo.checkpoints import untrained_checkpoint
+
+        data = self.dataset()
+        return untrained_checkpoint(self.cfg, out, data.png_size, data.bit_depth, data.meta)
+
+    def describe(self) -> str:
+        settings = self.cfg["ultralytics"]
+        return f"{self.cfg['model']} at {settings['imgsz']} px, {settings['epochs']} epochs"
+
 
 def _trained_split(checkpoint: str | os.PathLike) -> str | None:
     """The split ``cxrdet train`` recorded in a checkpoint, if any."""
