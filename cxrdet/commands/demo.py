@@ -163,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
     from cxrdet.preprocess.convert import default_workers
 
     start = time.perf_counter()
-    set_verbose(logging.getLogger("cxrdet").getEffectiveLevel() <= logging.DEBUG)  # -v: Ultralytics' epochs too
+    verbose = logging.getLogger("cxrdet").getEffectiveLevel() <= logging.DEBUG
+    set_verbose(verbose)  # -v: Ultralytics' epochs too
     workers = args.workers or default_workers()
     out = args.out.resolve()
     example, data, pred = out / "example", out / "data", out / "pred"
@@ -197,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
     )
     models = [("YOLO", yolo, yolo_table, yolo_untrained)]
     if not args.no_mmdet:
-        mmdet = _engine(args.mmdet_config, args.mmdet_cfg_options, data / "train", out / "train_mmdet")
+        quiet = [] if verbose else ["log_level=WARNING"]  # mmengine's per-iteration log only with -v
+        mmdet = _engine(args.mmdet_config, quiet + args.mmdet_cfg_options, data / "train", out / "train_mmdet")
         t0 = time.perf_counter()
         splits = [f"fold{k}" for k in range(min(args.mmdet_folds, args.folds))] or ["all"]
         mm_table, mm_folds, mm_untrained = _family(mmdet, splits, example, pred, "mmdet", baseline)

@@ -10,6 +10,8 @@ uses to score (and the engines to write predictions) in DICOM pixels.
 from __future__ import annotations
 
 import colorsys
+import contextlib
+import io
 import os.path as osp
 from collections.abc import Sequence
 from typing import Any
@@ -102,6 +104,11 @@ class VinDrCocoDataset(CocoDataset):
         if classes_file == CLASSES_FILE:
             return read_convert_meta(osp.dirname(path) or ".")
         return read_meta_file(path)  # an explicitly named file must exist
+
+    def load_data_list(self) -> list[dict]:
+        """mmdet's loading, without pycocotools' "loading annotations into memory..." lines on stdout."""
+        with contextlib.redirect_stdout(io.StringIO()):
+            return super().load_data_list()
 
     def parse_data_info(self, raw_data_info: dict) -> dict | list[dict]:
         """mmdet's parsing plus ``image_id`` and ``original_shape`` (the DICOM size; the PNG's when absent)."""
