@@ -59,7 +59,7 @@ def test_a_fold_is_set_in_the_loaded_config_through_dataset_wrappers(data, tmp_p
         "type": "cxrdet.WeightsOnlyCheckpointHook",
         "record": {"png_size": 256, "split": "fold1"},
     }
-    assert out.resume is False and out.launcher == "none" and "engine" not in out
+    assert out.resume is False and out.launcher == "none" and out.engine == "mmdet"  # its saved config names it
     assert cfg.val_dataloader.dataset.ann_file == "coco/all.json"  # the loaded config itself is untouched
     everything = split_config(cfg, "all", data_root=data, work_dir=tmp_path / "a")
     assert everything.val_dataloader.dataset.ann_file == "coco/all.json"
@@ -170,3 +170,29 @@ def test_weights_only_file_loads_where_the_full_checkpoint_is_refused(tmp_path):
     checkpoint: dict = {"meta": {"epoch": 1}}
     hook.before_save_checkpoint(FakeRunner(), checkpoint)
     assert checkpoint["meta"]["cxrdet"] == {"png_size": 256}
+
+
+def _tool(name: str):
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"cxrdet_tools_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_tool_shims_take_mmdets_flags():
+    train, test = _tool("train"), _tool("test")
+    argv = ["CFG", "--work-dir", "W", "--amp", "--resume", "--cfg-options", "a=1", "--fold", "1", "--fold", "2"]
+    assert train.cxrdet_argv(train.parse_args(argv)) == [
+        "train", "CFG", "--launcher", "none", "--cfg-options", "a=1", "optim_wrapper.type=AmpOptimWrapper",
+        "optim_wrapper.loss_scale=dynamic", "-o", "W", "--fold", "1", "--fold", "2", "--resume", "auto",
+    ]  # fmt: skip
+    argv = ["CFG", "--resume", "W/epoch_3.pth", "--launcher", "pytorch", "--local-rank", "1", "--all-folds"]
+    assert train.cxrdet_argv(train.parse_args(argv)) == [
+        "train", "CFG", "--launcher", "pytorch", "--all-folds", "--resume", "W/epoch_3.pth"
+    ]  # fmt: skip
+    assert test.cxrdet_argv(test.parse_args(["CFG", "CKPT", "--work-dir", "W", "--fold", "0"])) == [
+        "test", "CFG", "CKPT", "--work-dir", "W", "--fold", "0"
+    ]  # fmt: skip

@@ -111,10 +111,29 @@ def test_mmdet_train_and_test_scripts_run_the_config_unchanged(folds):
 
 
 def test_mmdet_analysis_scripts_run_the_config_unchanged(folds):
-    result = _tool(folds, str(MMDET_TOOLS / "analysis_tools" / "get_flops.py"), str(CONFIG), "--shape", "160")
-    text = result.stdout + result.stderr
-    assert "Flops" in text and "Params" in text
+    flops = _tool(folds, str(MMDET_TOOLS / "analysis_tools" / "get_flops.py"), str(CONFIG), "--num-images", "1")
+    text = flops.stdout + flops.stderr
+    assert "Input shape: (160, 160)" in text and "Flops:" in text and "Params:" in text
     shown = folds["root"] / "browse"
+    # browse_dataset.py draws 3-channel images (img[..., [2, 1, 0]]): the 1-channel example is browsed as 3 copies
     _tool(folds, str(MMDET_TOOLS / "analysis_tools" / "browse_dataset.py"), str(CONFIG), "--output-dir", str(shown),
-          "--not-show", "--cfg-options", "train_dataloader.dataset.indices=2", *SMALL)  # fmt: skip
-    assert len(list(shown.glob("*.png")) + list(shown.glob("*.jpg"))) == 2
+          "--not-show", "--cfg-options", "train_dataloader.dataset.indices=2",
+          "train_dataloader.dataset.pipeline.0.channels=3", *SMALL[3:4])  # fmt: skip
+    assert len(list(shown.glob("*.png"))) == 2
+
+
+def test_the_cxrdet_test_shim_scores_a_fold(folds, capsys):
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "tools" / "test.py"
+    spec = importlib.util.spec_from_file_location("cxrdet_tools_test", path)
+    shim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shim)
+    best = folds["work"] / "fold2" / "best_vindr_mAP_epoch_1.pth"
+    argv = [str(CONFIG), str(best), "--data-root", str(folds["data"]), "--work-dir", str(folds["work"])]
+    assert shim.main([*argv, "--cfg-options", *SMALL]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "mAP@0.4: " in printed
+        and f"predictions: {folds['work'] / 'fold2' / 'test_best_vindr_mAP_epoch_1.csv'}" in printed
+    )

@@ -200,6 +200,4 @@ def split_config(
         from cxrdet.engines.runner.distributed import configure_cpu_ddp
 
         configure_cpu_ddp(out)
-    for key in ("engine", "predict"):
-        out.pop(key, None)
-    return out
+    return out  # engine/predict stay: the Runner ignores them, and its saved config still names its engine
