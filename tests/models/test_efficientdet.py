@@ -143,7 +143,7 @@ def test_fusion_weights_stay_non_negative_and_normalised_after_training():
     assert fusion.weight.min() < 0  # raw weights went negative ...
     w = fusion.normalized_weights()
     assert bool((w >= 0).all())  # ... the fused weights never do
-    assert float(w.sum()) == pytest.approx(1.0, abs=1e-3)
+    assert float(w.detach().sum()) == pytest.approx(1.0, abs=1e-3)
     with pytest.raises(ValueError, match="2 inputs for a fusion of 3"):
         fusion([a, b])
 
@@ -174,7 +174,7 @@ def test_head_shapes_anchors_and_class_prior():
     cls_scores, bbox_preds = head([torch.randn(2, 64, *s) for s in sizes])
     assert [tuple(c.shape) for c in cls_scores] == [(2, 9 * 14, *s) for s in sizes]
     assert [tuple(b.shape) for b in bbox_preds] == [(2, 9 * 4, *s) for s in sizes]
-    assert float(torch.sigmoid(head.cls_pred.pointwise.bias[0])) == pytest.approx(0.01)
+    assert float(torch.sigmoid(head.cls_pred.pointwise.bias.detach()[0])) == pytest.approx(0.01)
     # convs shared across levels, a BN per level: 3 convs per tower, 3 x 5 norms
     assert len(head.cls_tower.convs) == 3 and [len(n) for n in head.cls_tower.norms] == [5, 5, 5]
     # the paper's anchors: side 4 * stride * 2**(k/3) (area preserved across ratios), h/w in {0.5, 1, 2}
@@ -361,7 +361,7 @@ def test_shrunk_efficientdet_overfits_two_images(mmdet_scope, one_thread):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        history.append(float(loss))
+        history.append(float(loss.detach()))
     trained = top_predictions()
     assert history[-1] < 0.1 * history[0], f"loss {history[0]:.3f} -> {history[-1]:.3f}"
     for i, (box, label, score) in enumerate(trained):

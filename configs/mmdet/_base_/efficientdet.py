@@ -31,7 +31,7 @@ model = dict(
         arch="b0",
         drop_path_rate=0.2,
         out_indices=(3, 4, 5),
-        frozen_stages=0,
+        # frozen_stages: mmdet's EfficientNet default 0 freezes nothing (-1 is refused there)
         conv_cfg=dict(type="cxrdet.Conv2dSamePadding"),
         norm_cfg=efficientdet_norm,
         norm_eval=False,
