@@ -2,8 +2,9 @@
 
 References independent of the code: TF's SAME-padding rule (hand-computed pads, and mmcv's own TF-style
 conv), hand-computed fusion weights and max-pool values, the paper's parameter counts (Tan et al. 2020,
-table 2: D0 3.9 M, D1 6.6 M, D2 8.1 M with COCO's 90 classes), the paper's anchor sizes, torch's own Huber
-loss, feature sizes from ``ceil(size / stride)``; and a shrunk EfficientDet that must learn two boxes.
+table 2: D0 3.9 M, D1 6.6 M, D2 8.1 M with COCO's 90 classes) and D0's 2.5 B FLOPs, the paper's anchor
+sizes, torch's own Huber loss, feature sizes from ``ceil(size / stride)``; and a shrunk EfficientDet that
+must learn two boxes.
 """
 
 from __future__ import annotations
@@ -231,6 +232,30 @@ def test_parameter_counts_match_the_paper(variant, mmdet_scope, no_network):
     assert cfg.model.bbox_head.stacked_convs == 3
     channels = model.backbone(torch.zeros(1, 3, 128, 128))
     assert [c.shape[1] for c in channels] == cfg.model.neck.in_channels
+
+
+def test_d0_multiply_adds_match_the_paper(mmdet_scope, no_network, one_thread):
+    """The paper's 2.5 B FLOPs (multiply-adds) for D0 at 512 px: checks the resolution path, not only the widths."""
+    from mmdet.registry import MODELS
+    from mmengine.analysis import get_model_complexity_info
+
+    cfg = _load_config(PAPER_PARAMS["d0"][0])
+    cfg.model.bbox_head.num_classes = 90
+    model = MODELS.build(cfg.model).eval()
+
+    class Dense(torch.nn.Module):  # image -> head outputs (no anchors, no NMS: not counted by the paper)
+        def __init__(self, detector):
+            super().__init__()
+            self.detector = detector
+
+        def forward(self, x):
+            return self.detector.bbox_head(self.detector.extract_feat(x))
+
+    logging.getLogger("mmengine").setLevel(logging.ERROR)  # fvcore names the ops it does not count (BN, Swish)
+    info = get_model_complexity_info(
+        Dense(model), inputs=(torch.zeros(1, 3, 512, 512),), show_table=False, show_arch=False
+    )
+    assert abs(info["flops"] - 2.5e9) / 2.5e9 < 0.05, f"{info['flops'] / 1e9:.3f} G multiply-adds, the paper 2.5 G"
 
 
 def _tiny_model_cfg(num_classes: int = 2) -> dict:
