@@ -197,6 +197,26 @@ def flatten_options(options: Mapping[str, Any], prefix: str = "") -> dict[str, A
     return out
 
 
+def fill_unset(options: Mapping[str, Any], node: Any) -> dict[str, Any]:
+    """``options`` where a dict lands on a key the config sets to None marked ``_delete_`` (it replaces the None).
+
+    mmengine refuses to merge a dict into None ("cannot inherit from base"), so without this
+    ``--cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=F`` could not
+    fill in a config's ``init_cfg=None``. Everything else merges by mmengine's rules unchanged.
+    """
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if isinstance(value, Mapping) and not value.get("_delete_"):
+            if isinstance(node, Mapping) and key in node and node[key] is None:
+                value = {**value, "_delete_": True}
+            elif isinstance(node, Mapping) and isinstance(node.get(key), (Mapping, list)):
+                value = fill_unset(value, node[key])
+            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+                value = fill_unset(value, node[int(key)])
+        out[key] = value
+    return out
+
+
 def read_config(path: str | os.PathLike | None, options: Mapping[str, Any] | Iterable[str] | None = None):
     """An ``mmengine.config.Config``: the file with its ``_base_`` merged, then ``options`` by mmengine's rules.
 
@@ -221,6 +241,7 @@ def read_config(path: str | os.PathLike | None, options: Mapping[str, Any] | Ite
             raise ConfigError(f"{path}: cannot read config: {type(err).__name__}: {err}") from None
     if options:
         parsed = options if isinstance(options, Mapping) else parse_options(options)
+        parsed = fill_unset(parsed, cfg._cfg_dict)
         try:
             cfg.merge_from_dict(flatten_options(parsed), allow_list_keys=True)
         except (KeyError, TypeError, ValueError, IndexError, AssertionError) as err:

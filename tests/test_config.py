@@ -293,3 +293,30 @@ def test_wheel_ships_every_config(tmp_path):
     }
     assert expected and expected <= names
     assert "cxrdet/datasets/transforms/loading.py" in names and "cxrdet/engines/yolo/trainer.py" in names
+
+
+def test_options_fill_in_a_section_the_config_leaves_none(tmp_path):
+    """``init_cfg=None`` in a config + ``init_cfg.type=... init_cfg.checkpoint=...`` -> that dict (mmengine alone
+    refuses: "cannot inherit from base"); a dict section still merges key by key."""
+    from cxrdet.config import read_config
+
+    path = _write(
+        tmp_path / "cfg.py",
+        "model = dict(backbone=dict(depth=50, init_cfg=None), neck=dict(rfp=[dict(pretrained=None)]))\n",
+    )
+    cfg = read_config(
+        path,
+        [
+            "model.backbone.init_cfg.type=Pretrained",
+            "model.backbone.init_cfg.checkpoint=/weights/r50.pth",
+            "model.backbone.depth=18",
+        ],
+    )
+    assert cfg.model.backbone.to_dict() == {
+        "depth": 18,
+        "init_cfg": {"type": "Pretrained", "checkpoint": "/weights/r50.pth"},
+    }
+    cfg = read_config(path, ["model.neck.rfp.0.pretrained=/weights/r50.pth"])
+    assert cfg.model.neck.rfp[0].pretrained == "/weights/r50.pth"
+    with pytest.raises(ConfigError, match="cannot inherit"):  # a value that is neither None nor a dict: mmengine's rule
+        read_config(path, ["model.backbone.depth.x=1"])
