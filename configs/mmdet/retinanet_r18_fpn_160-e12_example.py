@@ -1,4 +1,5 @@
 # RetinaNet ResNet-18 FPN at 160 px, 12 epochs, from scratch: the small CPU example (`cxrdet demo`, tests).
+# ResNet-18 at half width (base_channels=32: 32-256 channels), 64-channel FPN and head: about 3.4 M parameters.
 #
 # Made for the built-in synthetic example as the demo converts it (`cxrdet make-example`, then
 # `cxrdet convert --size 192 --folds 2`, 8-bit PNGs): 1 grey channel, BN trained, small anchors for the
@@ -15,17 +16,18 @@ model = dict(
     ),
     backbone=dict(
         depth=18,
+        base_channels=32,
         in_channels=1,
         frozen_stages=-1,
         norm_eval=False,
         norm_cfg=dict(type="BN", requires_grad=True),
         init_cfg=None,
     ),
-    neck=dict(in_channels=[64, 128, 256, 512], out_channels=128, num_outs=4),
+    neck=dict(in_channels=[32, 64, 128, 256], out_channels=64, num_outs=4),
     bbox_head=dict(
         num_classes=_base_.num_classes,
-        in_channels=128,
-        feat_channels=128,
+        in_channels=64,
+        feat_channels=64,
         stacked_convs=2,
         anchor_generator=dict(octave_base_scale=2, strides=[8, 16, 32, 64]),
     ),
