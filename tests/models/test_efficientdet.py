@@ -166,6 +166,24 @@ def test_bifpn_output_shapes_per_level():
         neck(feats[:2])
 
 
+def test_config_mistakes_are_named():
+    from cxrdet.errors import ConfigError
+    from cxrdet.models.efficientdet import BiFPN, EfficientDetHead
+
+    b2_neck = BiFPN(in_channels=[48, 120, 352], out_channels=16, num_stages=1)  # on a B0 backbone's maps:
+    b0_maps = [torch.zeros(1, c, s, s) for c, s in zip([40, 112, 320], [8, 4, 2])]
+    with pytest.raises(ConfigError, match=r"in_channels=\[48, 120, 352\] but the backbone gives \[40, 112, 320\]"):
+        b2_neck(b0_maps)
+    with pytest.raises(ConfigError, match="4 strides for 5 levels"):
+        EfficientDetHead(
+            num_classes=2, in_channels=16, anchor_generator=dict(type="AnchorGenerator", strides=[8, 16, 32, 64])
+        )
+    with pytest.raises(ConfigError, match="feat_channels=32 != in_channels=16"):
+        EfficientDetHead(num_classes=2, in_channels=16, feat_channels=32)
+    with pytest.raises(ConfigError, match="num_stages=0"):
+        BiFPN(in_channels=[40, 112, 320], out_channels=16, num_stages=0)
+
+
 def test_head_shapes_anchors_and_class_prior():
     from cxrdet.models.efficientdet import EfficientDetHead
 

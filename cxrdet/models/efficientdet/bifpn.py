@@ -15,6 +15,7 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import nn
 
+from cxrdet.errors import ConfigError
 from cxrdet.models.efficientdet.bifpn_layer import BiFPNLayer
 from cxrdet.models.efficientdet.same_padding import Conv2dSamePadding, MaxPool2dSamePadding
 from cxrdet.registry import MODELS
@@ -60,9 +61,11 @@ class BiFPN(BaseModule):
         super().__init__(init_cfg=init_cfg)
         in_channels = [int(c) for c in in_channels]
         if not in_channels or num_outs < len(in_channels):
-            raise ValueError(f"num_outs={num_outs} must be >= the {len(in_channels)} backbone levels (at least 1)")
+            raise ConfigError(
+                f"BiFPN num_outs={num_outs} must be >= the {len(in_channels)} backbone levels (at least 1)"
+            )
         if num_stages < 1:
-            raise ValueError(f"num_stages={num_stages}: expected at least 1")
+            raise ConfigError(f"BiFPN num_stages={num_stages}: expected at least 1")
         norm_cfg = dict(DEFAULT_NORM if norm_cfg is None else norm_cfg)
         self.in_channels = in_channels
         self.out_channels = int(out_channels)
@@ -82,6 +85,12 @@ class BiFPN(BaseModule):
         """Backbone maps (finest first) -> ``num_outs`` maps of ``out_channels`` channels."""
         if len(feats) != len(self.in_channels):
             raise ValueError(f"{len(feats)} backbone maps for a BiFPN over {len(self.in_channels)} levels")
+        got = [int(f.shape[1]) for f in feats]
+        if got != self.in_channels:
+            raise ConfigError(
+                f"BiFPN in_channels={self.in_channels} but the backbone gives {got} channels: "
+                "set model.neck.in_channels to the backbone's (EfficientNet-B0/B1: [40, 112, 320], B2: [48, 120, 352])"
+            )
         inputs = [lateral(f) for lateral, f in zip(self.laterals, feats)]
         laterals = [inputs[0]] + [lateral(f) for lateral, f in zip(self.laterals_bottom_up, feats[1:])]
         x = feats[-1]

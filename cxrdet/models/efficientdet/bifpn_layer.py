@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cxrdet.errors import ConfigError
 from cxrdet.models.efficientdet.fusion import FastNormalizedFusion
 from cxrdet.models.efficientdet.same_padding import MaxPool2dSamePadding
 from cxrdet.models.efficientdet.separable_conv import SeparableConv
@@ -52,7 +53,7 @@ class BiFPNLayer(nn.Module):
     def __init__(self, channels: int, num_levels: int, norm_cfg: dict, eps: float = 1e-4) -> None:
         super().__init__()
         if num_levels < 2:
-            raise ValueError(f"num_levels={num_levels}: a BiFPN needs at least 2 levels")
+            raise ConfigError(f"BiFPN num_levels={num_levels}: a BiFPN needs at least 2 levels")
         self.num_levels = int(num_levels)
         self.top_down = nn.ModuleList(BiFPNNode(2, channels, norm_cfg, eps) for _ in range(num_levels - 1))
         self.bottom_up = nn.ModuleList(

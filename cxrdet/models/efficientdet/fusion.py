@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from cxrdet.errors import ConfigError
+
 
 class FastNormalizedFusion(nn.Module):
     """Weighted sum of ``num_inputs`` tensors with fast normalised weights.
@@ -23,7 +25,7 @@ class FastNormalizedFusion(nn.Module):
     def __init__(self, num_inputs: int, eps: float = 1e-4) -> None:
         super().__init__()
         if num_inputs < 1:
-            raise ValueError(f"num_inputs={num_inputs}: expected at least 1")
+            raise ConfigError(f"fusion num_inputs={num_inputs}: expected at least 1")
         self.eps = float(eps)
         self.weight = nn.Parameter(torch.ones(num_inputs))
 

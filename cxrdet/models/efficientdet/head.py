@@ -18,6 +18,7 @@ from mmdet.models.dense_heads.anchor_head import AnchorHead
 from mmengine.model import bias_init_with_prob
 from torch import nn
 
+from cxrdet.errors import ConfigError
 from cxrdet.models.efficientdet.separable_conv import SeparableConv
 from cxrdet.registry import MODELS
 
@@ -96,7 +97,9 @@ class EfficientDetHead(AnchorHead):
         anchor_generator = dict(PAPER_ANCHORS if anchor_generator is None else anchor_generator)
         n_strides = len(anchor_generator.get("strides", []))
         if n_strides != self.num_levels:
-            raise ValueError(f"anchor_generator has {n_strides} strides for a head over {self.num_levels} levels")
+            raise ConfigError(
+                f"EfficientDetHead: anchor_generator has {n_strides} strides for {self.num_levels} levels"
+            )
         super().__init__(
             num_classes=num_classes,
             in_channels=in_channels,
@@ -113,8 +116,8 @@ class EfficientDetHead(AnchorHead):
     def _init_layers(self) -> None:
         """Builds the towers and the predictors (called by ``AnchorHead.__init__``)."""
         if self.stacked_convs > 0 and self.feat_channels != self.in_channels:
-            raise ValueError(
-                f"feat_channels={self.feat_channels} != in_channels={self.in_channels}: "
+            raise ConfigError(
+                f"EfficientDetHead feat_channels={self.feat_channels} != in_channels={self.in_channels}: "
                 "EfficientDet's towers keep the BiFPN width"
             )
         channels = self.in_channels
