@@ -203,3 +203,24 @@ def test_an_mmdet_file_fuses_with_a_yolo_file_and_is_scored(run):
     assert result["mAP"] >= 0.9, result
     fused = pd.read_csv(wbf, dtype={"image_id": str})
     assert set(fused["image_id"]) == set(run["ids"])
+
+
+def test_an_unreadable_dicom_is_listed_without_boxes_and_reported(run, capsys):
+    from cxrdet.cli import main
+    from cxrdet.io.failures import read_failures
+    from cxrdet.io.predictions import read_table
+
+    source = run["tmp"] / "with_broken"
+    shutil.copytree(run["dicoms"], source)
+    (source / "broken.dicom").write_bytes(b"DICM" * 40)  # not a DICOM: the decoder refuses it in its worker
+    best = run["work"] / "all" / f"best_vindr_mAP_epoch_{EPOCHS}_weights.pth"
+    out = run["tmp"] / "broken.csv"
+    argv = ["predict", str(CONFIG), str(best), "--source", str(source), "-o", str(out), "--no-progress"]
+    assert main([*argv, "--workers", "1"]) == 1
+    assert "1 images could not be read" in capsys.readouterr().out
+    failures = read_failures(out)
+    assert list(failures) == ["broken"] and failures["broken"]
+    table = read_table(out)
+    assert "broken" in table.images.index and not (table.boxes["image_id"] == "broken").any()
+    assert set(table.images.index) == {*run["ids"], "broken"}
+    assert run["ids"][0] in set(table.boxes["image_id"])  # the readable finding still has its boxes
