@@ -13,12 +13,12 @@ weights and nothing downloaded (:mod:`cxrdet.benchmarking`):
 Then, in the same run, training images/s of each mmdet config through ``cxrdet train`` against mmdet's own
 ``tools/train.py`` on the same derived config (:func:`cxrdet.benchmarking.training.bench_config`: the
 full-size model on ``--size`` px images of a synthetic ``cxrdet convert`` set, ``--iters`` iterations, no
-validation), read from the iteration times mmengine logs (target >= 0.95x: cxrdet adds no overhead). The two
-tools run alternately first. Where CUDA is available, also the full-size inference and training images/s on
-the GPU (its name is printed).
+validation), read from the iteration times mmengine logs (target >= 0.95x: cxrdet adds no overhead). Each
+tool runs ``--rounds`` times, the two alternating which goes first. Where CUDA is available, also the
+full-size inference and training images/s on the GPU (its name is printed).
 
     .venv/bin/python benchmarks/detectors.py [--configs NAME ...] [--size 256] [--batch 2] [--iters 10]
-        [--repeats 10] [--quick] [--no-train] [--data DIR] [--json OUT]
+        [--repeats 10] [--rounds 2] [--quick] [--no-train] [--data DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -117,9 +118,10 @@ def make_data(folder: Path, n_images: int, size: int) -> Path:
 
 
 def compare_training(
-    configs: list[Path], data: Path, work: Path, size: int, batch: int, device: str = "cpu"
+    configs: list[Path], data: Path, work: Path, size: int, batch: int, device: str = "cpu", rounds: int = 1
 ) -> list[dict]:
-    """``cxrdet train`` vs mmdet's ``train.py`` on each mmdet config (alternating which runs first)."""
+    """``cxrdet train`` vs mmdet's ``train.py`` on each mmdet config: ``rounds`` runs of each, alternating which
+    tool goes first; each tool's images/s from the median of all its logged iterations."""
     rows = []
     available = cxrdet_trains_mmdet()
     for i, path in enumerate(configs):
@@ -130,20 +132,30 @@ def compare_training(
         except Exception as err:
             rows.append(dict(row, status=f"failed: config: {err}"))
             continue
-        mm_dir, cx_dir = work / path.stem / "mmdet", work / path.stem / "cxrdet"
-        runs = [("mmdet", lambda c=cfg, d=mm_dir: train_with_mmdet_tool(c, d, batch, device=device))]
-        if available:
-            runs.append(("cxrdet", lambda c=cfg, d=cx_dir: train_with_cxrdet(c, data, d, batch, device=device)))
-        if i % 2:
-            runs.reverse()
+        tools = ["mmdet"] + (["cxrdet"] if available else [])
+        times: dict[str, list[float]] = {t: [] for t in tools}
+        walls: dict[str, list[float]] = {t: [] for t in tools}
         status = []
-        for tool, run in runs:
-            try:
-                speed = run()
-                row[tool] = {"images_per_s": speed.images_per_second, "iters": len(speed.iteration_seconds)}
-                row[tool]["wall_s"] = speed.wall_seconds
-            except TrainingError as err:
-                status.append(str(err))
+        for r in range(rounds):
+            for tool in tools if (i + r) % 2 == 0 else tools[::-1]:
+                out = work / path.stem / f"{tool}{r}"
+                try:
+                    if tool == "mmdet":
+                        speed = train_with_mmdet_tool(cfg, out, batch, device=device)
+                    else:
+                        speed = train_with_cxrdet(cfg, data, out, batch, device=device)
+                except TrainingError as err:
+                    status.append(str(err))
+                    continue
+                times[tool] += speed.iteration_seconds
+                walls[tool].append(speed.wall_seconds)
+        for tool in tools:
+            if times[tool]:
+                row[tool] = {
+                    "images_per_s": batch / statistics.median(times[tool]),
+                    "iters": len(times[tool]),
+                    "wall_s": statistics.median(walls[tool]),
+                }
         if not available:
             status.append("cxrdet train: no mmdet engine ('mmdet' not in cxrdet.engines.base.ENGINES)")
         if "mmdet" in row and "cxrdet" in row:
@@ -194,7 +206,10 @@ def print_models(rows: list[dict], size: int | str, batch: int, title: str) -> N
 def print_training(rows: list[dict], title: str) -> bool:
     """Prints the training table; True when every compared config reaches :data:`TARGET`."""
     print(f"\n{title}")
-    print("images/s = batch / median logged iteration time (data loading included), the first 2 iterations dropped")
+    print(
+        "images/s = batch / median logged iteration time over every run of the tool (data loading included; "
+        "the first 2 iterations of each run dropped); wall s: median whole command, start-up included"
+    )
     print(
         f"{'config':<46} {'size':>5} {'batch':>5} {'iters':>5} {'mmdet img/s':>11} {'cxrdet img/s':>12} "
         f"{'ratio':>6} {'wall s mm/cx':>13}  verdict"
@@ -232,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="one config per family, 3 repeats, 4 (+2) training iterations of the smallest mmdet config only",
     )
+    parser.add_argument("--rounds", type=int, default=2, help="training runs of each tool, alternating the order")
     parser.add_argument("--no-train", action="store_true", help="skip the training comparison")
     parser.add_argument("--data", type=Path, help="cache folder for the synthetic training data (default: temp)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
@@ -255,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = args.data or work
         if not args.no_train and mmdet_configs:
             data = make_data(data_dir, (args.iters + 2) * args.batch, args.size)
-            results["train_cpu"] = compare_training(mmdet_configs, data, work / "cpu", args.size, args.batch)
+            results["train_cpu"] = compare_training(
+                mmdet_configs, data, work / "cpu", args.size, args.batch, rounds=args.rounds
+            )
             ok = (
                 print_training(results["train_cpu"], f"Training on CPU at {args.size} px: cxrdet train vs mmdet") and ok
             )
@@ -267,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
                 for path in mmdet_configs:
                     full = next((r["config_size"][0] for r in results["cpu"] if r.get("config") == str(path)), 1024)
                     data = make_data(data_dir, (args.iters + 2) * args.batch, full)
-                    gpu_rows += compare_training([path], data, work / "cuda", full, args.batch, device="cuda")
+                    gpu_rows += compare_training(
+                        [path], data, work / "cuda", full, args.batch, device="cuda", rounds=args.rounds
+                    )
                 results["train_cuda"] = gpu_rows
                 ok = print_training(gpu_rows, "Training on CUDA at full size: cxrdet train vs mmdet") and ok
         else:

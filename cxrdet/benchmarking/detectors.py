@@ -2,12 +2,13 @@
 
 :func:`load_detector` reads a config (cxrdet's reader: ``_base_``, ``mmdet::`` bases, ``--cfg-options``) and
 builds its network without downloading anything: every ``init_cfg`` of type ``Pretrained`` and every
-``pretrained`` path is dropped first (the weights stay random, which does not change parameters, compute or
-speed), SyncBN becomes BN. YOLO configs (``engine = 'ultralytics'``) are built by the Ultralytics engine's
-own untrained checkpoint. The :class:`Detector` it returns knows the config's input size and channels,
-makes inputs (:meth:`Detector.inputs`) and runs the network forward (:meth:`Detector.forward`: mmdet's
-``mode='tensor'``, the pass ``get_flops.py`` counts; YOLO's raw head output), so counting and timing see the
-same call.
+``pretrained`` path is dropped first, then the model gets mmdet's own random initialisation (the start of a
+run from scratch: parameters, compute and speed are those of the trained model), SyncBN becomes BN, and
+the batch-norm statistics are set from one batch (:func:`calibrate_norms`). YOLO configs (``engine =
+'ultralytics'``) are built by the Ultralytics engine's own untrained checkpoint. The :class:`Detector` it
+returns knows the config's input size and channels, makes inputs (:meth:`Detector.inputs`) and runs the
+network forward (:meth:`Detector.forward`: mmdet's ``mode='tensor'``, the pass ``get_flops.py`` counts;
+YOLO's raw head output), so counting and timing see the same call.
 """
 
 from __future__ import annotations
@@ -222,10 +223,12 @@ def _load_mmdet(path: str | os.PathLike, options: Mapping[str, Any] | None) -> D
     model_cfg = copy.deepcopy(cfg.model)
     removed = strip_pretrained(model_cfg)
     init_default_scope(cfg.get("default_scope", "mmdet"))
-    model = revert_sync_batchnorm(MODELS.build(model_cfg)).eval()
+    model = MODELS.build(model_cfg)
+    _quiet_init(model)
+    model = revert_sync_batchnorm(model).eval()
     pre = model_cfg.get("data_preprocessor") or {}
     mean = pre.get("mean")
-    return Detector(
+    det = Detector(
         name=Path(path).stem,
         engine="mmdet",
         model=model,
@@ -234,6 +237,53 @@ def _load_mmdet(path: str | os.PathLike, options: Mapping[str, Any] | None) -> D
         size_divisor=int(pre.get("pad_size_divisor") or 1),
         removed=removed,
     )
+    calibrate_norms(det)
+    return det
+
+
+def _quiet_init(model: Any) -> None:
+    """mmdet's own initialisation (offline now: what a run from scratch starts from), its per-layer log muted."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+
+
+def calibrate_norms(det: Detector, size: int = 128, batch: int = 2) -> None:
+    """Sets every batch-norm layer's running statistics to those of one training-mode forward (exact averages).
+
+    A freshly initialised network in eval mode normalises with mean 0 and variance 1, so its activations grow
+    layer after layer (to ~1e7 in a ResNet-50 + RFP): the RPN then proposes no valid box and the RoI heads,
+    a real part of a two-stage detector's cost, would run on nothing. After this, the activations (and so the
+    proposals, the timing and the count) are those of a network that has seen images.
+    """
+    import torch
+
+    norms = [m for m in det.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: one pass gives the batch's exact statistics
+    det.model.train()
+    for m in norms:
+        m.train()  # also those a backbone keeps in eval mode (norm_eval=True)
+    try:
+        with torch.no_grad():
+            images, *_ = det.inputs(batch, size)
+            det.model.extract_feat(images)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        det.model.eval()
 
 
 def _load_yolo(path: str | os.PathLike, options: Mapping[str, Any] | None) -> Detector:

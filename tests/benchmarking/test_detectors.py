@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import torch
 
 from cxrdet.benchmarking.detectors import config_input_size, load_detector, strip_pretrained
 from cxrdet.errors import ConfigError
@@ -75,6 +76,9 @@ def test_built_offline_with_what_was_dropped(tiny):
     assert det.removed == ["model.backbone.init_cfg: torchvision://resnet18"]
     assert det.channels == 3 and det.size_divisor == 32
     assert not det.model.training
+    bn = det.model.backbone.bn1  # statistics of one calibration batch, not the fresh 0 / 1
+    assert int(bn.num_batches_tracked) == 1 and bn.momentum == 0.1
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
 
 
 def test_inputs_and_forward(tiny):
