@@ -97,7 +97,7 @@ SHRINK["detr_r50_1024-e150_vindr.py"] = _detr()
 # (optimiser steps, learning rate): DETR-type models need more steps to match queries to the box
 STEPS = {
     "dino-4scale_r50_1024-e12_vindr.py": (150, 1e-3),
-    "detr_r50_1024-e150_vindr.py": (250, 1e-3),
+    "detr_r50_1024-e150_vindr.py": (150, 1e-3),
 }
 DEFAULT_STEPS = (30, 1e-3)
 # DetectoRS' switchable atrous convolution pads by reflection: its last stage needs more than 2 x 2 pixels
