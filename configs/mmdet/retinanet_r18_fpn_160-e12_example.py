@@ -7,9 +7,9 @@
 # No pretrained weights are wanted here, so the scratch warning is off.
 # Measured on the demo's example (make-example --n-train 200 --seed 0, convert --size 192 --folds 2, fold 0:
 # 101 train / 99 val images): VinDr mAP@0.4 0.713 after 12 epochs (best 0.735 at epoch 9) against 0.000
-# untrained. Training took 677 CPU-seconds (30 min wall on a 2-core machine shared by ~5 other jobs); on
-# 2 free cores expect roughly 5-6 minutes, above the demo's 3-minute stage budget: lower image_size or
-# max_epochs there (not measured).
+# untrained (the same figures in two runs). Training with validation every 3 epochs took 442 s wall on the
+# 2-core machine with other jobs running (load 3-4; 30 min under load 9; 677 CPU-seconds): above the demo's
+# 3-minute stage budget, so a demo profile should lower image_size or max_epochs (not measured).
 _base_ = ["mmdet::_base_/models/retinanet_r50_fpn.py", "./_base_/vindr_detection.py"]
 
 data_root = "runs/demo/data/train/"
