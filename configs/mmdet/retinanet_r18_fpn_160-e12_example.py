@@ -1,5 +1,5 @@
 # RetinaNet ResNet-18 FPN at 160 px, 12 epochs, from scratch: the small CPU example (`cxrdet demo`, tests).
-# ResNet-18 at half width (base_channels=32: 32-256 channels), 64-channel FPN and head: about 3.4 M parameters.
+# ResNet-18 at half width (base_channels=32: 32-256 channels), 64-channel FPN and head: 3.32 M parameters.
 #
 # Made for the built-in synthetic example as the demo converts it (`cxrdet make-example`, then
 # `cxrdet convert --size 192 --folds 2`, 8-bit PNGs): 1 grey channel, BN trained, small anchors for the
