@@ -36,7 +36,7 @@ def trusted_checkpoints(paths: Iterable[str | os.PathLike]) -> Iterator[None]:
     roots = [Path(p).expanduser().resolve() for p in paths if p]
     original = CheckpointLoader._schemes[""]
 
-    def load_trusted_or_safe(filename: str, map_location=None):
+    def load_from_trusted_local(filename: str, map_location=None):  # mmengine logs "Loads checkpoint by trusted_local"
         import torch
 
         path = Path(filename).expanduser().resolve()
@@ -47,7 +47,7 @@ def trusted_checkpoints(paths: Iterable[str | os.PathLike]) -> Iterator[None]:
             return torch.load(path, map_location=map_location, weights_only=False)
         return load_from_local(filename, map_location)
 
-    CheckpointLoader._schemes[""] = load_trusted_or_safe
+    CheckpointLoader._schemes[""] = load_from_trusted_local
     try:
         yield
     finally:

@@ -54,7 +54,7 @@ def write_weights(checkpoint: str | Path, trusted_root: str | Path) -> Path:
     from cxrdet.engines.checkpoint import trusted_checkpoints
 
     with trusted_checkpoints([trusted_root]):
-        full = _load_checkpoint(str(checkpoint), map_location="cpu")
+        full = _load_checkpoint(str(checkpoint), map_location="cpu", logger="silent")
     out = weights_path(checkpoint)
     tmp = out.with_name(f".{out.name}.tmp")
     torch.save({"meta": plain(full.get("meta") or {}), "state_dict": full["state_dict"]}, tmp)

@@ -50,7 +50,7 @@ def read_checkpoint(checkpoint: str | Path) -> dict:
         raise InputError(checkpoint, "checkpoint not found (cxrdet never downloads weights)")
     try:
         with trusted_checkpoints([checkpoint]):
-            data = _load_checkpoint(str(checkpoint), map_location="cpu")
+            data = _load_checkpoint(str(checkpoint), map_location="cpu", logger="silent")
     except Exception as err:
         raise InputError(checkpoint, f"not a readable checkpoint ({type(err).__name__})") from None
     if not isinstance(data, dict):
