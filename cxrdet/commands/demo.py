@@ -131,12 +131,12 @@ def _family(engine, splits: list[str], example: Path, pred: Path, tag: str, base
     from cxrdet.ensemble.fuse import ensemble_tables
 
     folds = engine.train(splits)
-    tables = [_predict_test(engine, f.best, example, pred / f"{tag}_{f.split}.csv")[0] for f in folds]
+    tables = [_predict_test(engine, f.best, example, pred / f"test_{tag}_{f.split}.csv")[0] for f in folds]
     fused = tables[0] if len(tables) == 1 else ensemble_tables(tables, "wbf", iou_thr=0.4, skip_box_thr=0.0)
     untrained = None
     if baseline:
         weights = engine.untrained_checkpoint(engine.work_dir / "untrained" / f"untrained_{tag}.pt")
-        untrained = _score(example, _predict_test(engine, weights, example, pred / f"{tag}_untrained.csv")[0]).map
+        untrained = _score(example, _predict_test(engine, weights, example, pred / f"test_{tag}_untrained.csv")[0]).map
     return fused, folds, untrained
 
 

@@ -63,7 +63,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     for fold in (0, 1):
         assert (out / "train" / f"fold{fold}" / "weights" / "best.pt").is_file()
         assert (out / "train" / f"oof_fold{fold}.csv").is_file()
-        assert (out / "pred" / f"test_fold{fold}.csv").is_file()
+        assert (out / "pred" / f"test_yolo_fold{fold}.csv").is_file()
         curve = pd.read_csv(out / "train" / f"fold{fold}" / "results.csv").rename(columns=str.strip)
         for loss in ("train/box_loss", "train/cls_loss", "train/dfl_loss"):
             assert curve[loss].iloc[-3:].mean() < 0.8 * curve[loss].iloc[:3].mean(), (fold, loss)
