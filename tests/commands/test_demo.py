@@ -1,8 +1,9 @@
 """``cxrdet demo`` end to end on a small example: every stage runs, the model learns, the submission validates.
 
-The run is sized to learn on 2 CPU cores in under 2 minutes (96 train images at 160 px, 25 epochs): the trained
-folds must beat the same model untrained by a wide margin on the held-out test DICOMs, and their losses fall.
-Measured here: mAP@0.4 0.35 against 0.09 untrained.
+The run is sized to learn on 2 quiet CPU cores in about 2.5 minutes (96 train images at 160 px; YOLO 25 epochs
+on 2 folds, the RetinaNet example 12 epochs on fold 0): each family must beat the same model untrained by a wide
+margin on the held-out test DICOMs, and YOLO's losses fall. Measured here (136 s): YOLO mAP@0.4 0.346 against
+0.092 untrained, RetinaNet 0.633 against 0.113, their WBF 0.597.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import pytest
 from offline_cli import run_offline as cxrdet
 
 MMDET_EPOCHS = 12
-MIN_MAP = {"YOLO": 0.2, "MMDetection": 0.2}
-MIN_GAIN = {"YOLO": 0.15, "MMDetection": 0.15}
+MIN_MAP = {"YOLO": 0.2, "MMDetection": 0.4}
+MIN_GAIN = {"YOLO": 0.15, "MMDetection": 0.3}
 
 
 @pytest.mark.slow
