@@ -44,13 +44,17 @@ def test_importing_every_module_has_no_side_effects(tmp_path):
     # cxrdet itself sets nothing.
     third_party = {"LD_LIBRARY_PATH", "GDCM_RESOURCES_PATH", "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"}
     assert set(report["env_changed"]) <= third_party
-    # mmengine (behind cxrdet.registry) imports yapf, whose grammar loader caches a pickle in ~/.cache/YAPF:
-    # a third-party effect of importing mmengine itself. Nothing else may appear.
+    # mmengine (behind cxrdet.registry) imports yapf, whose grammar loader caches a pickle in ~/.cache/YAPF, and
+    # mmdet's datasets (behind cxrdet.datasets) import matplotlib, which makes its empty ~/.config/matplotlib:
+    # third-party effects of importing mmengine and mmdet themselves. Nothing else may appear.
+    matplotlib_dir = home / ".config" / "matplotlib"
+    assert not matplotlib_dir.exists() or not any(matplotlib_dir.iterdir())
     created = [
         str(p.relative_to(tmp_path))
         for p in tmp_path.rglob("*")
-        if p != home and not str(p.relative_to(home if home in p.parents else tmp_path)).startswith(".cache")
+        if p not in (home, home / ".config", matplotlib_dir)
+        and not str(p.relative_to(home if home in p.parents else tmp_path)).startswith(".cache")
     ]
     assert created == [], f"files created by importing cxrdet: {created}"
     cache = home / ".cache"
-    assert not cache.exists() or {p.name for p in cache.iterdir()} <= {"YAPF"}
+    assert not cache.exists() or {p.name for p in cache.iterdir()} <= {"YAPF", "matplotlib"}  # its font cache

@@ -189,7 +189,7 @@ def test_predict_on_converted_pngs_needs_no_png_size(trained, workspace):
         (["--fold", "0", "--resume", "/nonexistent/last.pt"], "no /nonexistent/last.pt to resume from"),
         (["--all-folds", "--resume", "/nonexistent/last.pt"], "continues one split"),
         (["--cfg-options", "resume=/nonexistent/last.pt", "--fold", "0"], "no /nonexistent/last.pt"),
-        (["--cfg-options", "engine=mmdet"], "no such engine"),
+        (["--cfg-options", "engine=detectron2"], "no such engine"),
     ],
 )
 def test_train_rejects_bad_options_before_training(workspace, args, message, caplog):

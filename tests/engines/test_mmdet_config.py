@@ -196,3 +196,24 @@ def test_the_tool_shims_take_mmdets_flags():
     assert test.cxrdet_argv(test.parse_args(["CFG", "CKPT", "--work-dir", "W", "--fold", "0"])) == [
         "test", "CFG", "CKPT", "--work-dir", "W", "--fold", "0"
     ]  # fmt: skip
+
+
+def test_two_runs_in_one_process_log_into_their_own_folders(data, tmp_path):
+    """mmdet's runtime names its visualizer 'visualizer' and mmengine keeps one instance per name: without one
+    name per run, the second fold's scalars went into the first fold's folder (found by a full test run)."""
+    from mmengine.runner import Runner
+
+    import cxrdet.engines.runner.hooks  # noqa: F401 - registers the weights-only hook, as the engine does
+    from cxrdet.config import read_config
+    from cxrdet.engines.runner.config import split_config
+
+    cfg = read_config(CONFIG)
+    runners = [
+        Runner.from_cfg(split_config(cfg, split, data_root=data, work_dir=tmp_path / split, record={"png_size": 256}))
+        for split in ("fold0", "fold1")
+    ]
+    first, second = (r.visualizer for r in runners)
+    assert first is not second
+    for runner in runners:
+        backend = next(iter(runner.visualizer._vis_backends.values()))
+        assert Path(backend._save_dir).is_relative_to(Path(runner.work_dir)), (backend._save_dir, runner.work_dir)

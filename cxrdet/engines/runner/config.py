@@ -10,6 +10,7 @@ equivalent for mmdet's own ``tools/train.py`` is a ``--cfg-options`` line (:func
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,11 @@ def split_config(
     set_split(out, split, data_root)
     out.work_dir = str(work_dir)
     out.experiment_name = f"{experiment}_{split}"
+    if isinstance(out.get("visualizer"), dict):
+        # mmdet's default_runtime names its visualizer 'visualizer', and mmengine builds it as a named singleton:
+        # a second run in one process (the next fold, a test) would get the first run's visualizer and write
+        # its scalars into the first run's folder. One name per run.
+        out.visualizer.name = f"{experiment}_{split}_visualizer_{uuid.uuid4().hex[:8]}"
     set_best_checkpoint(out)
     add_weights_hook(out, dict(record or {}, split=split))
     if resume is not None:
