@@ -216,3 +216,27 @@ def test_checkpoint_classes_and_the_class_check():
         _check_classes(Path("w.pt"), {0: "a", 1: "b", 2: "c"}, meta)
     with pytest.raises(ConfigError, match="VinDr detector"):
         _check_classes(Path("w.pt"), {i: str(i) for i in range(15)})
+
+
+def test_two_classes_train_and_predict_with_an_mmdet_config(run, tmp_path):
+    """The mmdet engine takes the class list of the convert folder too: every head gets 2 outputs (the config says
+    14), the checkpoint records the classes, and predict writes class ids 0-1 with their companion."""
+    import torch
+
+    from cxrdet.cli import main
+    from cxrdet.io.predictions import read_table
+
+    config = Path(__file__).parents[1] / "engines" / "mmdet_tiny_retinanet.py"
+    options = ["train_cfg.max_epochs=1", "train_cfg.val_interval=1", "model.test_cfg.score_thr=0.0"]
+    argv = ["train", str(config), "--fold", "0", "--data-root", str(run / "data"), "-o", str(tmp_path / "mm")]
+    assert main([*argv, "--cfg-options", *options]) == 0
+    (best,) = (tmp_path / "mm" / "fold0").glob("best_vindr_mAP_epoch_1.pth")
+    weights = torch.load(best.with_name(best.stem + "_weights.pth"), weights_only=True)
+    assert weights["state_dict"]["bbox_head.retina_cls.weight"].shape[0] == 9 * 2  # 9 anchors x 2 classes
+    assert weights["meta"]["cxrdet"]["dataset"] == {"classes": CLASSES, "no_finding": None}
+    pred = tmp_path / "mm_pred.csv"
+    argv = ["predict", str(config), str(best), "--source", str(run / "dicoms"), "--conf", "0", "-o", str(pred)]
+    assert main([*argv, "--no-progress"]) == 0
+    table = read_table(pred)
+    assert len(table.image_ids) == 12 and len(table) > 0 and set(table.boxes["class_id"]) <= {0, 1}
+    assert json.loads((tmp_path / "mm_pred.classes.json").read_text()) == {"classes": CLASSES, "no_finding": None}

@@ -217,3 +217,20 @@ def test_two_runs_in_one_process_log_into_their_own_folders(data, tmp_path):
     for runner in runners:
         backend = next(iter(runner.visualizer._vis_backends.values()))
         assert Path(backend._save_dir).is_relative_to(Path(runner.work_dir)), (backend._save_dir, runner.work_dir)
+
+
+def test_every_head_learns_the_finding_classes_of_the_convert_folder(data, tmp_path):
+    """A 2-class set with no "no finding" class -> 2 outputs in every head, each cascade stage included; VinDr's
+    15 classes with "no finding" -> the 14 findings (the configs' own number: nothing changes)."""
+    from cxrdet.config import read_config, resolve_path
+    from cxrdet.engines.runner.config import split_config
+
+    cascade = read_config(resolve_path("mmdet/cascade-rcnn_r50-rfp_1024-e12_vindr.py"))
+    two = {"dataset": {"classes": ["nodule", "mass"], "no_finding": None}}
+    out = split_config(cascade, "all", data_root=data, work_dir=tmp_path / "c", record=two)
+    assert [stage["num_classes"] for stage in out.model.roi_head.bbox_head] == [2, 2, 2]
+    assert "num_classes" not in out.model.rpn_head
+    vindr = {"dataset": {"classes": [f"c{i}" for i in range(15)], "no_finding": 14}}
+    tiny = split_config(read_config(CONFIG), "all", data_root=data, work_dir=tmp_path / "t", record=vindr)
+    assert tiny.model.bbox_head.num_classes == 14
+    assert read_config(CONFIG).model.bbox_head.num_classes == 14

@@ -9,6 +9,7 @@ equivalent for mmdet's own ``tools/train.py`` is a ``--cfg-options`` line (:func
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from cxrdet.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 BEST_METRIC = "vindr/mAP"
@@ -105,6 +108,25 @@ def set_split(cfg, split: str, data_root: str | Path) -> None:
             dataset["ann_file"] = ann_file
 
 
+def set_num_classes(model: Any, n: int) -> list[int]:
+    """Sets every ``num_classes`` inside the model config (each head, each cascade stage) to ``n``, in place.
+
+    The detector learns the data set's finding classes (``classes.json``), whatever number the config was
+    written with. Returns the values that were replaced (for the log).
+    """
+    replaced: list[int] = []
+    if isinstance(model, dict):
+        if "num_classes" in model and model["num_classes"] != n:
+            replaced.append(model["num_classes"])
+            model["num_classes"] = n
+        for value in model.values():
+            replaced += set_num_classes(value, n)
+    elif isinstance(model, list):
+        for value in model:
+            replaced += set_num_classes(value, n)
+    return replaced
+
+
 def fold_cfg_options(split: str, data_root: str = "data/") -> str:
     """The ``--cfg-options`` that make mmdet's ``tools/train.py`` train ``split`` (datasets not wrapped)."""
     files = ann_files(split)
@@ -191,6 +213,14 @@ def split_config(
         # its scalars into the first run's folder. One name per run.
         out.visualizer.name = f"{experiment}_{split}_visualizer_{uuid.uuid4().hex[:8]}"
     set_best_checkpoint(out)
+    dataset = (record or {}).get("dataset")
+    if dataset and "model" in out:
+        n = len(dataset["classes"]) - (dataset.get("no_finding") is not None)
+        replaced = set_num_classes(out.model, n)
+        if replaced:
+            log.info(
+                "num_classes %s of the config -> %d: the finding classes of %s", sorted(set(replaced)), n, data_root
+            )
     add_weights_hook(out, dict(record or {}, split=split))
     if resume is not None:
         out.load_from, out.resume = str(resume), True

@@ -103,8 +103,20 @@ def detector_class_ids(meta: DatasetMeta) -> np.ndarray:
     return np.asarray(meta.finding_classes, dtype=np.int64)
 
 
-def build_model(cfg, checkpoint: str | Path, device: str, conf: float | None, iou: float | None, max_det: int | None):
-    """The config's detector with the checkpoint's weights, in eval mode on ``device``."""
+def build_model(
+    cfg,
+    checkpoint: str | Path,
+    device: str,
+    conf: float | None,
+    iou: float | None,
+    max_det: int | None,
+    num_classes: int | None = None,
+):
+    """The config's detector with the checkpoint's weights, in eval mode on ``device``.
+
+    ``num_classes``: the detector's classes (the finding classes it was trained on), set in every head as
+    training did (:func:`cxrdet.engines.runner.config.set_num_classes`); None keeps the config's.
+    """
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
     from mmengine.runner.checkpoint import load_checkpoint
@@ -117,6 +129,10 @@ def build_model(cfg, checkpoint: str | Path, device: str, conf: float | None, io
         raise InputError(checkpoint, "checkpoint not found (cxrdet never downloads weights)")
     model_cfg = copy.deepcopy(cfg.model)  # a ConfigDict: mmdet reads test_cfg by attribute
     _set_test_cfg(model_cfg, conf, iou, max_det)
+    if num_classes is not None:
+        from cxrdet.engines.runner.config import set_num_classes
+
+        set_num_classes(model_cfg, int(num_classes))
     _drop_init(model_cfg)
     with DefaultScope.overwrite_default_scope(_scope(cfg)):
         model = MODELS.build(model_cfg)

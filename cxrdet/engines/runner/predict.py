@@ -276,7 +276,9 @@ def predict(
             f"{checkpoint}: the PNG size it was trained on is not recorded (not trained by cxrdet train?); "
             "pass --png-size (the --size of cxrdet convert) to predict on DICOMs"
         )
-    model = build_model(cfg, checkpoint, _device(opts.device), opts.conf, opts.iou, opts.max_det)
+    model = build_model(
+        cfg, checkpoint, _device(opts.device), opts.conf, opts.iou, opts.max_det, len(meta.finding_classes)
+    )
     load_cfg, pipeline, imgsz = test_pipeline(cfg, opts.imgsz)
     reader = Reader(load_cfg, str(cfg.get("default_scope") or "mmdet"), int(png_size or 0), int(bit_depth))
     workers = default_workers() if opts.workers is None else max(0, int(opts.workers))

@@ -27,6 +27,7 @@ def write_untrained_checkpoint(runner_cfg, record: dict, out: str | Path) -> Pat
 
     import cxrdet.datasets
     import cxrdet.models  # noqa: F401 - cxrdet's registered models (EfficientDet, ...)
+    from cxrdet.engines.runner.config import set_num_classes
     from cxrdet.engines.runner.model import _drop_init
     from cxrdet.io.atomic import atomic_path
 
@@ -34,6 +35,7 @@ def write_untrained_checkpoint(runner_cfg, record: dict, out: str | Path) -> Pat
     torch.manual_seed(0 if seed is None else int(seed))
     model_cfg = copy.deepcopy(runner_cfg.model)
     _drop_init(model_cfg)
+    set_num_classes(model_cfg, len(_finding_ids(record["dataset"])))  # as training does
     with DefaultScope.overwrite_default_scope(str(runner_cfg.get("default_scope") or "mmdet")):
         model = MODELS.build(model_cfg)
     model.init_weights()
