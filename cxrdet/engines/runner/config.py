@@ -215,7 +215,9 @@ def split_config(
     set_best_checkpoint(out)
     dataset = (record or {}).get("dataset")
     if dataset and "model" in out:
-        n = len(dataset["classes"]) - (dataset.get("no_finding") is not None)
+        from cxrdet.structures import DatasetMeta
+
+        n = len(DatasetMeta.from_dict(dict(dataset)).finding_classes)
         replaced = set_num_classes(out.model, n)
         if replaced:
             log.info(

@@ -114,31 +114,44 @@ def build_model(
 ):
     """The config's detector with the checkpoint's weights, in eval mode on ``device``.
 
-    ``num_classes``: the detector's classes (the finding classes it was trained on), set in every head as
-    training did (:func:`cxrdet.engines.runner.config.set_num_classes`); None keeps the config's.
+    ``num_classes``: see :func:`build_detector`.
     """
-    from mmdet.registry import MODELS
-    from mmengine.registry import DefaultScope
     from mmengine.runner.checkpoint import load_checkpoint
 
-    import cxrdet.datasets
-    import cxrdet.models  # noqa: F401 - cxrdet's models
     from cxrdet.engines.checkpoint import trusted_checkpoints
 
     if not Path(checkpoint).is_file():
         raise InputError(checkpoint, "checkpoint not found (cxrdet never downloads weights)")
-    model_cfg = copy.deepcopy(cfg.model)  # a ConfigDict: mmdet reads test_cfg by attribute
-    _set_test_cfg(model_cfg, conf, iou, max_det)
-    if num_classes is not None:
-        from cxrdet.engines.runner.config import set_num_classes
-
-        set_num_classes(model_cfg, int(num_classes))
-    _drop_init(model_cfg)
-    with DefaultScope.overwrite_default_scope(_scope(cfg)):
-        model = MODELS.build(model_cfg)
+    model = build_detector(cfg, num_classes, lambda model_cfg: _set_test_cfg(model_cfg, conf, iou, max_det))
     with trusted_checkpoints([checkpoint]):
         load_checkpoint(model, str(checkpoint), map_location="cpu", logger="silent")
     return model.to(device).eval()
+
+
+def build_detector(cfg, num_classes: int | None = None, adjust=None):
+    """The config's detector, built in its scope without reading any pretrained file (initial weights).
+
+    Args:
+        cfg: the loaded mmengine ``Config``.
+        num_classes: the detector's classes (the finding classes it was trained on), set in every head as
+            training does (:func:`cxrdet.engines.runner.config.set_num_classes`); None keeps the config's.
+        adjust: optional callable changing the copied model config before the build (e.g. test settings).
+    """
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+
+    import cxrdet.datasets
+    import cxrdet.models  # noqa: F401 - cxrdet's models
+    from cxrdet.engines.runner.config import set_num_classes
+
+    model_cfg = copy.deepcopy(cfg.model)  # a ConfigDict: mmdet reads test_cfg by attribute
+    if adjust is not None:
+        adjust(model_cfg)
+    if num_classes is not None:
+        set_num_classes(model_cfg, int(num_classes))
+    _drop_init(model_cfg)
+    with DefaultScope.overwrite_default_scope(_scope(cfg)):
+        return MODELS.build(model_cfg)
 
 
 def _drop_init(node: Any) -> None:

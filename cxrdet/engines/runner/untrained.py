@@ -9,7 +9,6 @@ torch's safe ``weights_only=True`` loads it.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 
@@ -22,32 +21,20 @@ def write_untrained_checkpoint(runner_cfg, record: dict, out: str | Path) -> Pat
         out: the ``.pth`` to write (its folder is created; an existing file is replaced atomically).
     """
     import torch
-    from mmdet.registry import MODELS
-    from mmengine.registry import DefaultScope
 
-    import cxrdet.datasets
-    import cxrdet.models  # noqa: F401 - cxrdet's registered models (EfficientDet, ...)
-    from cxrdet.engines.runner.config import set_num_classes
-    from cxrdet.engines.runner.model import _drop_init
+    from cxrdet.engines.runner.model import build_detector
     from cxrdet.io.atomic import atomic_path
+    from cxrdet.structures import DatasetMeta
 
     seed = (runner_cfg.get("randomness") or {}).get("seed")
     torch.manual_seed(0 if seed is None else int(seed))
-    model_cfg = copy.deepcopy(runner_cfg.model)
-    _drop_init(model_cfg)
-    set_num_classes(model_cfg, len(_finding_ids(record["dataset"])))  # as training does
-    with DefaultScope.overwrite_default_scope(str(runner_cfg.get("default_scope") or "mmdet")):
-        model = MODELS.build(model_cfg)
+    dataset = DatasetMeta.from_dict(dict(record["dataset"]))
+    model = build_detector(runner_cfg, len(dataset.finding_classes))  # as training does
     model.init_weights()
-    classes = [record["dataset"]["classes"][c] for c in _finding_ids(record["dataset"])]
+    classes = [dataset.name(c) for c in dataset.finding_classes]
     meta = {"cxrdet": dict(record, split="untrained"), "dataset_meta": {"classes": classes}}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
     return out
-
-
-def _finding_ids(dataset: dict) -> list[int]:
-    no_finding = dataset.get("no_finding")
-    return [i for i in range(len(dataset["classes"])) if i != no_finding]
