@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "test": "test",
     "predict": "predict",
+    "explain": "explain",
     "evaluate": "evaluate",
     "ensemble": "ensemble",
     "tune-ensemble": "tune_ensemble",

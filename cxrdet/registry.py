@@ -17,5 +17,12 @@ DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope="cxrdet", locatio
 TRANSFORMS = Registry("transform", parent=MMENGINE_TRANSFORMS, scope="cxrdet", locations=["cxrdet.datasets"])
 METRICS = Registry("metric", parent=MMENGINE_METRICS, scope="cxrdet", locations=["cxrdet.evaluation.metric"])
 HOOKS = Registry(
-    "hook", parent=MMENGINE_HOOKS, scope="cxrdet", locations=["cxrdet.engines", "cxrdet.models.scratch_warning"]
+    "hook",
+    parent=MMENGINE_HOOKS,
+    scope="cxrdet",
+    locations=[
+        "cxrdet.engines.runner.hooks",
+        "cxrdet.engines.runner.curves",
+        "cxrdet.models.scratch_warning",
+    ],
 )

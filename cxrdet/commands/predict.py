@@ -87,6 +87,34 @@ def _check_no_finding(checkpoint, meta) -> None:
         )
 
 
+def _write_rows(args: argparse.Namespace, items, result) -> int:
+    """Image-level predictions (classifiers, bone age): one CSV row per image; 1 when some image was not read."""
+    from cxrdet.errors import ConfigError
+    from cxrdet.io.atomic import write_csv
+    from cxrdet.io.failures import write_failures
+
+    if args.no_finding:
+        raise ConfigError("--no-finding appends a detector's 'no finding' box; this model predicts per image")
+    if args.out.suffix.lower() != ".csv":
+        raise ConfigError(f"--out {args.out}: image-level predictions are written as .csv")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(args.out, result.rows)
+    failures_file = write_failures(args.out, result.failures)
+    n = len(items)
+    print(
+        f"predicted {n} images in {result.seconds:.1f} s ({n / max(result.seconds, 1e-9):.1f} img/s): "
+        f"{', '.join(c for c in result.rows.columns if c != 'image_id')} -> {args.out}"
+    )
+    if result.failures:
+        first = next(iter(result.failures.items()))
+        print(
+            f"{len(result.failures)} images could not be read, reasons in {failures_file} "
+            f"(first: {first[0]}: {first[1]})"
+        )
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Predicts, writes the file and its ``OUT.classes.json`` (the checkpoint's class list), prints a summary;
     returns 1 when some image could not be read."""
@@ -96,7 +124,6 @@ def run(args: argparse.Namespace) -> int:
     from cxrdet.io.metainfo import write_companion
     from cxrdet.io.outputs import check_output_file
     from cxrdet.io.predictions import write_predictions
-    from cxrdet.io.sources import find_sources
 
     check_output_file(args.out, [args.model, args.checkpoint, args.source], overwrite=args.overwrite)
     if (
@@ -109,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     engine, checkpoint = _engine(args)
     if args.no_finding:
         _check_no_finding(checkpoint, engine.checkpoint_meta(checkpoint))
-    items = find_sources(args.source)
+    items = engine.sources(args.source)
     result = engine.predict(
         checkpoint,
         items,
@@ -128,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         half=args.half,
         progress=not args.no_progress,
     )
+    if result.rows is not None:
+        return _write_rows(args, items, result)
     if args.no_finding:
         _check_no_finding(checkpoint, result.meta)
     table = append_no_finding(result.table, result.meta) if args.no_finding else result.table

@@ -1,11 +1,15 @@
-"""``cxrdet test``: score a trained checkpoint on its config's validation split and print the VinDr mAP table."""
+"""``cxrdet test``: score a trained checkpoint on its config's validation split and print its metrics (detectors: the
+VinDr mAP table; image-level models: their metric's report and the parameter count)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
-HELP = "score a checkpoint on its config's validation split (a fold's val images): VinDr mAP@0.4 per class"
+HELP = (
+    "score a checkpoint on its config's validation split (a fold's val images): detectors VinDr mAP@0.4 per "
+    "class; classifiers accuracy, F1 and the per-class report; bone age MAD/RMSE"
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     engine = engine_from(args)
     split = None if args.fold is None else f"fold{args.fold}"
     result = engine.test(args.checkpoint, split)
+    if hasattr(result, "lines"):  # image-level models: their metric's report
+        print("\n".join(result.lines()))
+        return 0
     print_map_table(result)
     print(f"mAP@{engine.cfg['vindr_iou']:g}: {result.map:.4f}")
     if getattr(result, "predictions", None):

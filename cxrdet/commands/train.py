@@ -1,4 +1,5 @@
-"""``cxrdet train``: train a detector from a config on a ``cxrdet convert`` folder (a fold, every fold, all)."""
+"""``cxrdet train``: train a model from a config on its data set (a fold, every fold, all): detectors on a ``cxrdet
+convert`` folder, custom models on theirs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import argparse
 import logging
 from pathlib import Path
 
-HELP = "train a detector from a config (configs/yolo/*.py) on a converted dataset; K folds write OOF predictions"
+HELP = (
+    "train a model from a config (configs/yolo, mmdet, fracture, bone_age, classifier) on its data set; K folds "
+    "write OOF predictions"
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +111,20 @@ def run(args: argparse.Namespace) -> int:
     engine = engine_from(args)
     splits = engine.select_splits(args.fold, "all" if args.all_folds or args.folds == "all" else None)
     results = engine.train(splits, resume=args.resume)
-    print(f"{'split':<8} {'VinDr mAP@' + format(engine.cfg['vindr_iou'], 'g'):>14} {'time':>8}  best weights")
+    metric = results[0].metric if results else "score"
+    width = max(14, len(metric))
+    print(f"{'split':<8} {metric:>{width}} {'time':>8}  best weights")
     for r in results:
-        value = "-" if r.vindr_map is None else f"{r.vindr_map:.4f}"
-        print(f"{r.split:<8} {value:>14} {r.seconds:>7.0f}s  {r.best}")
+        value = "-" if r.score is None else f"{r.score:.4f}"
+        print(f"{r.split:<8} {value:>{width}} {r.seconds:>7.0f}s  {r.best}")
     oofs = [str(r.oof) for r in results if r.oof]
     if oofs:
         print("out-of-fold predictions: " + " ".join(oofs))
     combined = engine.work_dir / "oof.csv"
     if oofs and combined.is_file():
         print(f"all folds: {combined} (for cxrdet tune-ensemble --gt <train.csv>)")
+    curves = sorted(Path(engine.work_dir).glob("*/training_curves.png"))
+    if curves:
+        print("training curves: " + " ".join(str(c) for c in curves))
     print(f"resolved config: {Path(engine.work_dir) / 'config.py'}")
     return 0

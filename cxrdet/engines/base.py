@@ -24,6 +24,7 @@ from cxrdet.structures import VINDR, DatasetMeta
 ENGINES: dict[str, str] = {
     "ultralytics": "cxrdet.engines.yolo.engine:YoloEngine",
     "mmdet": "cxrdet.engines.runner.engine:MMDetEngine",
+    "mmengine": "cxrdet.engines.runner.task_engine:TaskEngine",
 }
 """Engine name (a config's ``engine`` key) -> ``module:Class``, imported on first use."""
 
@@ -35,18 +36,25 @@ class TrainResult:
     Attributes:
         split: ``foldK`` or ``all``.
         save_dir: the run's folder.
-        best: the checkpoint picked by the VinDr metric.
-        vindr_map: its validation VinDr mAP (None if not scored).
+        best: the checkpoint picked by the validation metric.
+        score: its validation score (None if not scored).
         oof: the out-of-fold prediction file written after a fold, or None.
         seconds: wall time of the run.
+        metric: what ``score`` is (detectors: VinDr mAP@0.4; custom models: their config's best metric).
     """
 
     split: str
     save_dir: Path
     best: Path
-    vindr_map: float | None
+    score: float | None
     oof: Path | None
     seconds: float
+    metric: str = "VinDr mAP@0.4"
+
+    @property
+    def vindr_map(self) -> float | None:
+        """The detectors' name for :attr:`score`."""
+        return self.score
 
 
 @dataclass
@@ -54,14 +62,17 @@ class PredictResult:
     """What :meth:`Engine.predict` produced.
 
     ``meta`` is the class list of the model (its class ids are ids of ``meta.classes``): the one its
-    checkpoint records, VinDr for a checkpoint that records none.
+    checkpoint records, VinDr for a checkpoint that records none. Detectors fill ``table`` (boxes);
+    image-level models (classifiers, bone age) fill ``rows`` instead: one row per image, ``image_id`` first
+    (e.g. ``image_id,p_normal,p_abnormal,label``), written as a CSV by ``cxrdet predict``.
     """
 
-    table: Any  # a cxrdet.io.predictions.BoxTable, every image listed, boxes in original pixels
+    table: Any = None  # a cxrdet.io.predictions.BoxTable, every image listed, boxes in original pixels
     failures: dict[str, str] = field(default_factory=dict)  # image_id -> reason
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
     meta: DatasetMeta = VINDR
+    rows: Any = None  # a pandas DataFrame of per-image predictions (image-level models)
 
 
 class Engine(abc.ABC):
@@ -118,12 +129,20 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def test(self, checkpoint: str | os.PathLike, split: str | None = None):
-        """Scores ``checkpoint`` on the config's validation split; returns a :class:`cxrdet.evaluation.voc` result."""
+        """Scores ``checkpoint`` on the config's validation split: detectors return a :class:`cxrdet.evaluation.voc`
+        result; image-level engines a result whose ``lines()`` are the printed report."""
 
     def checkpoint_meta(self, checkpoint: str | os.PathLike) -> DatasetMeta | None:
         """The class list ``checkpoint`` predicts (known before predicting), or None when only
         :attr:`PredictResult.meta` tells."""
         return None
+
+    def sources(self, source: str | os.PathLike) -> list:
+        """The images ``cxrdet predict --source`` names (:func:`cxrdet.io.sources.find_sources`: DICOM folders,
+        convert folders, PNG lists); image-level engines also read plain PNG/JPEG folders."""
+        from cxrdet.io.sources import find_sources
+
+        return find_sources(source)
 
     @abc.abstractmethod
     def predict(self, checkpoint: str | os.PathLike, items: Sequence, **options: Any) -> PredictResult:

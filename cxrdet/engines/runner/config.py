@@ -137,13 +137,13 @@ def fold_cfg_options(split: str, data_root: str = "data/") -> str:
     )
 
 
-def set_best_checkpoint(cfg) -> None:
-    """The checkpoint hook keeps the best checkpoint by VinDr mAP (unless the config names another metric)."""
+def set_best_checkpoint(cfg, metric: str = BEST_METRIC, rule: str = "greater") -> None:
+    """The checkpoint hook keeps the best checkpoint by ``metric`` (unless the config names another metric)."""
     hooks = dict(cfg.get("default_hooks") or {})
     checkpoint = dict(hooks.get("checkpoint") or {"type": "CheckpointHook", "interval": 1})
     if checkpoint.get("save_best") in (None, "auto"):
-        checkpoint["save_best"] = BEST_METRIC
-        checkpoint["rule"] = "greater"
+        checkpoint["save_best"] = metric
+        checkpoint["rule"] = rule
     hooks["checkpoint"] = checkpoint
     cfg.default_hooks = hooks
 
@@ -176,35 +176,28 @@ def resume_source(split_dir: Path, resume: bool | str | None) -> Path | None:
     return path
 
 
-def split_config(
+def run_config(
     cfg,
     split: str,
     *,
-    data_root: str | Path,
     work_dir: Path,
     resume: Path | None = None,
     launcher: str = "none",
     record: dict | None = None,
     experiment: str = "run",
+    best_metric: str | None = None,
 ):
-    """The Runner config of one split: a copy of ``cfg`` (an mmengine ``Config``) with the split set.
+    """What every Runner run of one split needs, on a copy of ``cfg`` (an mmengine ``Config``), for any model.
 
-    Args:
-        cfg: the loaded config (``--cfg-options`` applied).
-        split: ``foldK`` or ``all``.
-        data_root: the ``cxrdet convert`` folder.
-        work_dir: the split's run folder.
-        resume: a checkpoint to continue from (its optimizer, scheduler and counters), or None.
-        launcher: ``none`` or ``pytorch`` (under torchrun; gloo on CPU, see :mod:`.distributed`).
-        record: what the weights-only checkpoints record for prediction (data set, sizes, split).
-        experiment: mmengine's ``experiment_name`` prefix (one logger per run in one process).
+    The split's ``work_dir``, one ``experiment_name`` and visualizer name per run, the best checkpoint by
+    ``best_metric`` (None: the config's own ``save_best``), the weights-only hook with ``record``, ``resume`` /
+    ``load_from`` (a local file, checked) and the ``launcher``. The data of the split is set by the caller.
     """
     from mmengine.config import Config
 
     if launcher not in LAUNCHERS:
         raise ConfigError(f"--launcher {launcher!r}: expected one of {', '.join(LAUNCHERS)}")
     out = Config(cfg.to_dict(), filename=cfg.filename)
-    set_split(out, split, data_root)
     out.work_dir = str(work_dir)
     out.experiment_name = f"{experiment}_{split}"
     if isinstance(out.get("visualizer"), dict):
@@ -212,17 +205,8 @@ def split_config(
         # a second run in one process (the next fold, a test) would get the first run's visualizer and write
         # its scalars into the first run's folder. One name per run.
         out.visualizer.name = f"{experiment}_{split}_visualizer_{uuid.uuid4().hex[:8]}"
-    set_best_checkpoint(out)
-    dataset = (record or {}).get("dataset")
-    if dataset and "model" in out:
-        from cxrdet.structures import DatasetMeta
-
-        n = len(DatasetMeta.from_dict(dict(dataset)).finding_classes)
-        replaced = set_num_classes(out.model, n)
-        if replaced:
-            log.info(
-                "num_classes %s of the config -> %d: the finding classes of %s", sorted(set(replaced)), n, data_root
-            )
+    if best_metric is not None:
+        set_best_checkpoint(out, best_metric)
     add_weights_hook(out, dict(record or {}, split=split))
     if resume is not None:
         out.load_from, out.resume = str(resume), True
@@ -239,3 +223,50 @@ def split_config(
 
         configure_cpu_ddp(out)
     return out  # engine/predict stay: the Runner ignores them, and its saved config still names its engine
+
+
+def split_config(
+    cfg,
+    split: str,
+    *,
+    data_root: str | Path,
+    work_dir: Path,
+    resume: Path | None = None,
+    launcher: str = "none",
+    record: dict | None = None,
+    experiment: str = "run",
+):
+    """The Runner config of one split of an mmdet detector: :func:`run_config` plus the split's COCO files.
+
+    Args:
+        cfg: the loaded config (``--cfg-options`` applied).
+        split: ``foldK`` or ``all``.
+        data_root: the ``cxrdet convert`` folder.
+        work_dir: the split's run folder.
+        resume: a checkpoint to continue from (its optimizer, scheduler and counters), or None.
+        launcher: ``none`` or ``pytorch`` (under torchrun; gloo on CPU, see :mod:`.distributed`).
+        record: what the weights-only checkpoints record for prediction (data set, sizes, split).
+        experiment: mmengine's ``experiment_name`` prefix (one logger per run in one process).
+    """
+    out = run_config(
+        cfg,
+        split,
+        work_dir=work_dir,
+        resume=resume,
+        launcher=launcher,
+        record=record,
+        experiment=experiment,
+        best_metric=BEST_METRIC,
+    )
+    set_split(out, split, data_root)
+    dataset = (record or {}).get("dataset")
+    if dataset and "model" in out:
+        from cxrdet.structures import DatasetMeta
+
+        n = len(DatasetMeta.from_dict(dict(dataset)).finding_classes)
+        replaced = set_num_classes(out.model, n)
+        if replaced:
+            log.info(
+                "num_classes %s of the config -> %d: the finding classes of %s", sorted(set(replaced)), n, data_root
+            )
+    return out

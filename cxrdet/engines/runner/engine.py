@@ -16,14 +16,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cxrdet.engines.base import Engine, PredictResult, TrainResult
+from cxrdet.engines.base import PredictResult, TrainResult
+from cxrdet.engines.runner.runner_engine import RunnerEngine
 from cxrdet.errors import ConfigError
 from cxrdet.structures import DatasetMeta
 
 log = logging.getLogger(__name__)
 
 ENGINE = "mmdet"
-CXRDET_KEYS = ("device", "launcher")  # flags that are not mmengine config keys
 
 
 def _vindr_iou(cfg) -> float:
@@ -34,7 +34,7 @@ def _vindr_iou(cfg) -> float:
     return 0.4
 
 
-class MMDetEngine(Engine):
+class MMDetEngine(RunnerEngine):
     """MMDetection detectors through mmengine's Runner on a ``cxrdet convert`` folder.
 
     Args:
@@ -45,48 +45,15 @@ class MMDetEngine(Engine):
 
     name = ENGINE
 
-    def __init__(self, cfg: Mapping[str, Any], config_path: str | os.PathLike | None = None, runner_cfg=None) -> None:
-        super().__init__(cfg, config_path)
-        self.runner_cfg = runner_cfg
-
     @classmethod
     def from_config(cls, path: str | os.PathLike | None, options: Mapping[str, Any] | None = None) -> MMDetEngine:
-        from cxrdet.config import read_config
         from cxrdet.engines.runner.predict import PredictOptions
 
-        if path is None:
-            raise ConfigError("the mmdet engine needs its config: cxrdet predict CONFIG CHECKPOINT")
-        options = dict(options or {})
-        extra = {k: options.pop(k) for k in CXRDET_KEYS if k in options}
-        cfg = read_config(path, options)
-        if cfg.get("engine") != ENGINE:
-            raise ConfigError(f"{path}: engine={cfg.get('engine')!r}, not {ENGINE!r}")
-        if "model" not in cfg:
-            raise ConfigError(f"{path}: no model section (an mmdet config needs model=dict(...))")
+        cfg, summary = cls.load(path, options)
         predict = dict(cfg.get("predict") or {})
         PredictOptions.from_options(predict)  # unknown keys rejected now, not after training
-        summary = {
-            "engine": ENGINE,
-            "data_root": cfg.get("data_root"),
-            "work_dir": str(cfg.get("work_dir") or Path("work_dirs") / Path(path).stem),
-            "load_from": cfg.get("load_from"),
-            "resume": cfg.get("resume"),
-            "vindr_iou": _vindr_iou(cfg),
-            "predict": predict,
-            "launcher": str(extra.get("launcher") or "none"),  # the flag only, as mmdet's tools/train.py
-            "device": extra.get("device"),
-        }
+        summary.update(vindr_iou=_vindr_iou(cfg), predict=predict)
         return cls(summary, path, cfg)
-
-    @staticmethod
-    def flag_options(
-        data_root: str | None = None,
-        work_dir: str | None = None,
-        load_from: str | None = None,
-        device: str | None = None,
-    ) -> dict[str, Any]:
-        pairs = (("data_root", data_root), ("work_dir", work_dir), ("load_from", load_from), ("device", device))
-        return {k: v for k, v in pairs if v}
 
     # ------------------------------------------------------------------ data
 
@@ -127,63 +94,35 @@ class MMDetEngine(Engine):
     # ------------------------------------------------------------------ train
 
     def _fit(self, split: str, resume: Path | None, record: dict) -> TrainResult:
-        from mmengine.runner import Runner
-
-        import cxrdet.engines.runner.hooks  # noqa: F401 - registers the weights-only hook
-        from cxrdet.engines.checkpoint import trusted_checkpoints
         from cxrdet.engines.runner.config import split_config
         from cxrdet.engines.runner.distributed import is_main_process
 
-        split_dir = self.work_dir.resolve() / split
         cfg = split_config(
             self.runner_cfg,
             split,
             data_root=self.data_root(),
-            work_dir=split_dir,
+            work_dir=self.work_dir.resolve() / split,
             resume=resume,
             launcher=self.cfg["launcher"],
             record=record,
-            experiment=Path(self.config_path).stem if self.config_path else "mmdet",
+            experiment=self.experiment,
         )
-        start = time.perf_counter()
-        if "runner_type" in cfg:
-            from mmengine.registry import RUNNERS
-
-            runner = RUNNERS.build(cfg)
-        else:
-            runner = Runner.from_cfg(cfg)
-        trusted = [split_dir] + ([cfg.load_from] if cfg.get("load_from") else [])
-        with trusted_checkpoints(trusted):
-            runner.train()
-        best = runner.message_hub.get_info("best_ckpt")
-        score = runner.message_hub.get_info("best_score")
-        last = split_dir / "last_checkpoint"
-        if not best and last.is_file():
-            best = last.read_text().strip()
-        best_path = Path(best) if best else split_dir
-        oof = None
-        if split.startswith("fold") and is_main_process() and best:
-            oof = self.write_oof(best_path, split, self.work_dir / f"oof_{split}.csv")
-        return TrainResult(split, split_dir, best_path, None if score is None else float(score), oof,
-                           time.perf_counter() - start)  # fmt: skip
+        result = self.fit_split(split, cfg, f"VinDr mAP@{self.cfg['vindr_iou']:g}")
+        if split.startswith("fold") and is_main_process() and result.best.is_file():
+            start = time.perf_counter()
+            result.oof = self.write_oof(result.best, split, self.work_dir / f"oof_{split}.csv")
+            result.seconds += time.perf_counter() - start
+        return result
 
     def train(self, splits: Sequence[str] | None = None, resume: bool | str | None = None) -> list[TrainResult]:
-        from cxrdet.engines.runner.config import available_splits, resume_source
+        from cxrdet.engines.runner.config import available_splits
         from cxrdet.engines.runner.distributed import is_main_process
         from cxrdet.engines.runner.oof import combine_oof
 
         splits = list(splits or ["all"])
-        resume = self.cfg.get("resume") if resume is None else resume
-        if resume not in (None, False, True, "auto") and len(splits) > 1:
-            raise ConfigError("--resume PATH continues one split; give one --fold (or --resume auto for every split)")
-        if self.cfg.get("device"):
-            log.warning(
-                "--device %s: the mmdet engine trains on mmengine's device (CUDA when visible; choose GPUs with "
-                "CUDA_VISIBLE_DEVICES); --device applies to its predictions",
-                self.cfg["device"],
-            )
+        sources = self.resume_sources(splits, resume)
+        self.write_resolved_config()
         record = self.record()
-        sources = {s: resume_source(self.work_dir.resolve() / s, resume) for s in splits}
         results = [self._fit(split, sources[split], record) for split in splits]
         if is_main_process():
             folds = [int(s[4:]) for s in available_splits(self.data_root()) if s.startswith("fold")]
