@@ -15,7 +15,12 @@ from mmengine.registry import Registry
 MODELS = Registry("model", parent=MMENGINE_MODELS, scope="cxrdet", locations=["cxrdet.models"])
 DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope="cxrdet", locations=["cxrdet.datasets"])
 TRANSFORMS = Registry("transform", parent=MMENGINE_TRANSFORMS, scope="cxrdet", locations=["cxrdet.datasets"])
-METRICS = Registry("metric", parent=MMENGINE_METRICS, scope="cxrdet", locations=["cxrdet.evaluation.metric"])
+METRICS = Registry(
+    "metric",
+    parent=MMENGINE_METRICS,
+    scope="cxrdet",
+    locations=["cxrdet.evaluation.metric", "cxrdet.evaluation.task_metrics"],
+)
 HOOKS = Registry(
     "hook",
     parent=MMENGINE_HOOKS,

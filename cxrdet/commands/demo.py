@@ -3,8 +3,10 @@
 make-example -> convert (train with K folds, test) -> train the tiny YOLO config on every fold (OOF files)
 -> predict the held-out labelled test DICOMs with each fold's model (hflip TTA + WBF) -> WBF over folds
 -> train a small MMDetection detector (RetinaNet R-18) through mmengine's Runner on one fold and predict the
-same DICOMs -> WBF of the two families -> VinDr mAP@0.4 of each family and of the fusion against
-``test_labels.csv`` (each beside the same model untrained, as a baseline) -> submission -> validation.
+same DICOMs -> WBF of the two families -> train the normal/abnormal classifier (a small timm EfficientNet,
+the winners' class-14 trick) and append ``14 p_normal 0 0 1 1`` to every image -> VinDr mAP@0.4 of each
+family and of the fusion against ``test_labels.csv``, with and without the classifier (each model beside the
+same model untrained, as a baseline) -> submission -> validation.
 Commands never branch on the engine: both families go through the same seam (:mod:`cxrdet.engines.base`).
 """
 
@@ -21,6 +23,7 @@ HELP = (
 )
 DEFAULT_CONFIG = "yolo/yolov5n_192-e20_example.py"  # among the configs shipped with cxrdet
 DEFAULT_MMDET_CONFIG = "mmdet/retinanet_r18_fpn_160-e12_example.py"
+DEFAULT_CLASSIFIER_CONFIG = "classifier/vindr-normal_example.py"
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--mmdet-folds", type=int, default=1, help="folds the MMDetection model is trained on")
     parser.add_argument("--no-mmdet", action="store_true", help="YOLO only (no MMDetection model, no fusion)")
+    parser.add_argument(
+        "--classifier-config",
+        default=DEFAULT_CLASSIFIER_CONFIG,
+        help="normal/abnormal classifier config whose p_normal is appended as class 14 (shipped with cxrdet)",
+    )
+    parser.add_argument(
+        "--classifier-cfg-options",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides of the classifier config, e.g. train_cfg.max_epochs=3",
+    )
+    parser.add_argument("--no-classifier", action="store_true", help="no normal/abnormal classifier")
     parser.add_argument("--no-baseline", action="store_true", help="skip scoring untrained models")
 
 
@@ -140,6 +156,38 @@ def _family(engine, splits: list[str], example: Path, pred: Path, tag: str, base
     return fused, folds, untrained
 
 
+def _classifier(args: argparse.Namespace, example: Path, data: Path, out: Path, quiet: list[str], baseline: bool):
+    """Trains the normal/abnormal classifier on every labelled image and predicts the test DICOMs' p_normal.
+
+    The test images are their converted PNGs (the preprocessing the classifier was trained on). Returns the
+    engine, p_normal by image id, its AUC on the test labels (normal = no finding) and the untrained model's
+    AUC (or None).
+    """
+    import pandas as pd
+
+    from cxrdet.evaluation.classification import roc_auc
+
+    engine = _engine(args.classifier_config, quiet + args.classifier_cfg_options, data / "train", out)
+    (result,) = engine.train(["all"])
+    sources = engine.sources(data / "test" / "images")
+    labels = pd.read_csv(example / "test_labels.csv", dtype={"image_id": str})
+    abnormal = set(labels.loc[labels["class_id"] != 14, "image_id"])
+
+    def p_normal(weights: Path) -> pd.Series:
+        rows = engine.predict(weights, sources).rows.set_index("image_id")
+        rows.to_csv(weights.with_name(f"test_p_normal_{weights.stem}.csv"))
+        return rows["p_normal"]
+
+    def auc(p: pd.Series) -> float:
+        return roc_auc([0 if i in abnormal else 1 for i in p.index], p.to_numpy())
+
+    probs = p_normal(result.best)
+    untrained = None
+    if baseline:
+        untrained = auc(p_normal(engine.untrained_checkpoint(engine.work_dir / "untrained" / "untrained_cls.pth")))
+    return engine, probs, auc(probs), untrained
+
+
 def _engine(config: str, options: list[str], data: Path, work_dir: Path):
     from cxrdet.config import merge, parse_options, resolve_path
     from cxrdet.engines.base import engine_of_config
@@ -168,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or default_workers()
     out = args.out.resolve()
     example, data, pred = out / "example", out / "data", out / "pred"
-    steps = 7 if args.no_mmdet else 8
+    steps = (7 if args.no_mmdet else 8) + (0 if args.no_classifier else 1)
     made = _example(args, example, workers)
     if made is not None:
         print(
@@ -212,6 +260,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         fused = yolo_table
         write_predictions(fused, pred / "test_wbf.csv")
+    without_classifier = fused
+    if not args.no_classifier:
+        from cxrdet.submission.gating import apply_normal_gating
+
+        quiet = [] if verbose else ["log_level=WARNING"]
+        t0 = time.perf_counter()
+        cls, probs, auc, auc_untrained = _classifier(args, example, data, out / "train_classifier", quiet, baseline)
+        fused = apply_normal_gating(fused, probs, rule="append", source="the demo's classifier")
+        write_predictions(fused, pred / "test_wbf_classifier.csv")
+        versus = "" if auc_untrained is None else f" (untrained: {auc_untrained:.3f})"
+        print(
+            f"[{steps - 2}/{steps}] normal/abnormal classifier {cls.describe()} ({time.perf_counter() - t0:.0f} s): "
+            f"test AUC {auc:.3f}{versus}; '14 p_normal 0 0 1 1' appended to every image -> "
+            f"{pred / 'test_wbf_classifier.csv'}"
+        )
     result = _score(example, fused)
     print(
         f"[{steps - 1}/{steps}] evaluate against {example / 'test_labels.csv'} (VOC 2010 all-point, IoU 0.4; the 3 "
@@ -229,7 +292,9 @@ def run(args: argparse.Namespace) -> int:
         versus = "" if untrained is None else f" (untrained, same pipeline: {untrained:.4f})"
         print(f"{family} {engine.describe()}: {scored}{versus}")
     if len(models) > 1:
-        print(f"WBF of {' + '.join(m[0] for m in models)}: mAP@0.4 {result.map:.4f}")
+        print(f"WBF of {' + '.join(m[0] for m in models)}: mAP@0.4 {_score(example, without_classifier).map:.4f}")
+    if not args.no_classifier:
+        print(f"with the normal/abnormal classifier's class 14: mAP@0.4 {result.map:.4f}")
     print(f"total time {time.perf_counter() - start:.0f} s")
     print(f"mAP@0.4: {result.map:.4f}")
     return 1 if problems else 0

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from cxrdet.errors import ConfigError, CxrdetError, InputError
     from cxrdet.io.atomic import write_csv
     from cxrdet.io.outputs import check_output_dir
-    from cxrdet.io.overlays import overlay_heatmap, write_png
+    from cxrdet.io.overlays import overlay_heatmap, write_png_atomic
     from cxrdet.models.gradcam import cbam_maps, grad_cam
 
     if not 0.0 <= args.alpha <= 1.0:
@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> int:
         cam = grad_cam(model, inputs, layer=layer, score_fn=score_function(None, args.target_class))[0]
         grey = grey_for_display(image)
         written = [args.out / f"{item.image_id}_gradcam.png"]
-        write_png(written[0], overlay_heatmap(grey, geometry.to_file(cam.detach().cpu().numpy()), args.alpha))
+        write_png_atomic(written[0], overlay_heatmap(grey, geometry.to_file(cam.detach().cpu().numpy()), args.alpha))
         if not args.no_cbam:
             for k, attention in enumerate(cbam_maps(model)):
                 heat = attention[0, 0].detach().cpu().numpy()
                 path = args.out / f"{item.image_id}_cbam{k + 1}.png"
-                write_png(path, overlay_heatmap(grey, geometry.to_file(heat), args.alpha))
+                write_png_atomic(path, overlay_heatmap(grey, geometry.to_file(heat), args.alpha))
                 written.append(path)
         row = prediction_rows(model.test_step(pseudo_collate([packed])), classes)[0]
         row["files"] = " ".join(p.name for p in written)

@@ -1,8 +1,10 @@
 """Registered models (cxrdet's MODELS registry): one component a file, each also usable in plain Python.
 
-Where they will live: ``blocks/`` (CBAM, ASPP, Inception-ResNet), TJ-Net, fracture CNNs, GAIN, CA-U-Net,
-the feature GAN and EfficientDet parts (BiFPN, head) registered for MMDetection. Importing this package
-registers whatever it holds; it is the ``locations`` entry of :data:`cxrdet.registry.MODELS`.
+``blocks/`` (CBAM, Inception-ResNet modules), ``bone_age/`` (TJ-Net), ``classifiers/`` (the image classifier
+with its heads and backbones: AlexNet, VGG, ResNet of the fracture write-up, timm backbones), ``efficientdet/``
+(BiFPN, head) registered for MMDetection; :mod:`.gradcam` (Grad-CAM, CBAM maps) serves ``cxrdet explain``.
+Importing this package registers them; it is the ``locations`` entry of :data:`cxrdet.registry.MODELS`.
 """
 
+from cxrdet.models import blocks, bone_age, classifiers  # noqa: F401  (register cxrdet's custom models)
 from cxrdet.models import efficientdet  # noqa: F401  (registers cxrdet.EfficientDet, BiFPN, EfficientDetHead)

@@ -84,7 +84,7 @@ class TrainingCurvesHook(Hook):
         self._counts.clear()
 
     def after_train_epoch(self, runner) -> None:
-        self._flush(int(runner.epoch))  # runner.epoch is already the number of finished epochs
+        self._flush(int(runner.epoch) + 1)  # mmengine counts the epoch as done after this hook
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         by_epoch = runner.train_loop.__class__.__name__.startswith("Epoch")
