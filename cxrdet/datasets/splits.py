@@ -2,10 +2,11 @@
 
 Every task data set (class folders, bone age, ...) hands its images' stratum (class index, age band) and,
 when the data carry one, their patient id to these functions and keeps the subset it is asked for. Both
-functions stratify per class and keep every patient's images in one subset (fold): groups (patients) are
-assigned greedily, largest first, each to the subset whose per-class counts fall furthest short of their
-targets; ties are broken by a seeded shuffle. Without groups every image is its own group, and then each
-class's count in each subset is within one image of its exact share (``n_c * fraction``).
+functions stratify per stratum and are seeded and deterministic. Without patient ids, each stratum's count in
+each subset (fold) is within one image of its exact share (``n_c * fraction``) and so is each subset's total
+(systematic sampling over the shuffled images, listed stratum by stratum). With patient ids, every patient's
+images stay in one subset: patients are assigned greedily, largest first, each to the subset whose per-stratum
+counts and total fall furthest short of their targets; ties are broken by a seeded shuffle.
 """
 
 from __future__ import annotations
@@ -40,46 +41,79 @@ def _group_codes(n: int, groups: Sequence | np.ndarray | None) -> np.ndarray:
     return np.unique(np.asarray([f"{a}:{b}" for a, b in keys], dtype=object), return_inverse=True)[1].astype(np.int64)
 
 
-def _assign(labels: np.ndarray, groups: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
-    """Bin (0..len(weights)-1) of each image: grouped, stratified, every bin non-empty."""
-    n_bins = len(weights)
-    n_groups = int(groups.max()) + 1
-    n_labels = int(labels.max()) + 1
-    counts = np.zeros((n_groups, n_labels), np.int64)
-    np.add.at(counts, (groups, labels), 1)
-    per_label = counts.sum(axis=0).astype(np.float64)
-    targets = weights[:, None] * per_label[None, :]  # (bins, labels)
-    scale = 1.0 / np.maximum(per_label, 1.0)
-    sizes = counts.sum(axis=1)
-    rng = np.random.default_rng(seed)
-    tie = rng.permutation(n_groups)
-    order = np.lexsort((tie, -sizes))  # largest groups first, ties in seeded random order
-    filled = np.zeros((n_bins, n_labels), np.float64)
-    totals = np.zeros(n_bins, np.float64)
-    bin_of_group = np.empty(n_groups, np.int64)
-    bin_tie = rng.random((n_groups, n_bins))
-    for g in order:
-        c = counts[g]
-        # change of sum_c ((filled + c - target)^2 - (filled - target)^2) / n_c for each bin
-        cost = ((c[None, :] * (2.0 * (filled - targets) + c[None, :])) * scale[None, :]).sum(axis=1)
-        fill = totals / np.maximum(weights, 1e-12)
-        b = int(np.lexsort((bin_tie[g], fill, np.round(cost, 9)))[0])
-        bin_of_group[g] = b
-        filled[b] += c
-        totals[b] += sizes[g]
-    # a bin left empty (tiny data): give it the smallest group of the fullest bin that has more than one
+def _fill_empty_bins(bin_of_group: np.ndarray, sizes: np.ndarray, n_bins: int, tie: np.ndarray) -> np.ndarray:
+    """Every bin non-empty (tiny data): an empty bin gets the smallest group of the fullest bin with two or more."""
+    bin_of_group = bin_of_group.copy()
     for b in range(n_bins):
         if (bin_of_group == b).any():
             continue
+        totals = np.bincount(bin_of_group, weights=sizes, minlength=n_bins)
         donors = [d for d in np.argsort(-totals, kind="stable") if (bin_of_group == d).sum() > 1]
         if not donors:
             break
         members = np.flatnonzero(bin_of_group == donors[0])
-        g = members[np.lexsort((tie[members], sizes[members]))[0]]
+        bin_of_group[members[np.lexsort((tie[members], sizes[members]))[0]]] = b
+    return bin_of_group
+
+
+def _assign_images(labels: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
+    """Bin of each image without groups: systematic sampling over the images listed class by class.
+
+    The images are shuffled within each class and the classes put in a shuffled order, one class after the
+    other; position ``i`` of that list goes to validation when ``floor((i + 1) f + u) > floor(i f + u)`` (two
+    bins, a random offset ``u``), or to fold ``(i + shift) mod K`` (K equal bins). Each class fills one run of
+    positions, so its count per bin is the floor or the ceiling of its share, and so is every bin's total.
+    """
+    rng = np.random.default_rng(seed)
+    n_labels = int(labels.max()) + 1
+    order = np.concatenate([rng.permutation(np.flatnonzero(labels == c)) for c in rng.permutation(n_labels)])
+    pos = np.arange(len(order), dtype=np.float64)
+    if len(weights) == 2:
+        f, u = float(weights[1]), float(rng.random())
+        slots = (np.floor((pos + 1) * f + u) - np.floor(pos * f + u)).astype(np.int64)
+    else:
+        slots = (np.arange(len(order)) + int(rng.integers(len(weights)))) % len(weights)
+    out = np.empty(len(order), np.int64)
+    out[order] = slots
+    return _fill_empty_bins(out, np.ones(len(out)), len(weights), rng.permutation(len(out)))
+
+
+def _assign_groups(labels: np.ndarray, groups: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
+    """Bin of each image with groups: whole groups, largest first, each to the bin it brings closest to target.
+
+    The target of a bin is its weight times every label's count and times the image total; a group goes where
+    ``sum_c ((filled_c + g_c - target_c)^2 - (filled_c - target_c)^2) / n_c`` plus the same term of the totals
+    (over ``n``) is smallest; ties go to the emptier bin (relative to its weight), then at random (seeded).
+    """
+    n_bins = len(weights)
+    n_groups = int(groups.max()) + 1
+    n_labels = int(labels.max()) + 1
+    counts = np.zeros((n_groups, n_labels + 1), np.int64)  # last column: the group's image count
+    np.add.at(counts, (groups, labels), 1)
+    counts[:, -1] = counts[:, :-1].sum(axis=1)
+    per_column = counts.sum(axis=0).astype(np.float64)
+    targets = weights[:, None] * per_column[None, :]  # (bins, labels + total)
+    scale = 1.0 / np.maximum(per_column, 1.0)
+    sizes = counts[:, -1]
+    rng = np.random.default_rng(seed)
+    tie = rng.permutation(n_groups)
+    bin_tie = rng.random((n_groups, n_bins))
+    filled = np.zeros((n_bins, n_labels + 1), np.float64)
+    bin_of_group = np.empty(n_groups, np.int64)
+    for g in np.lexsort((tie, -sizes)):  # largest groups first, ties in seeded random order
+        c = counts[g][None, :]
+        cost = (c * (2.0 * (filled - targets) + c) * scale[None, :]).sum(axis=1)
+        fill = filled[:, -1] / np.maximum(weights, 1e-12)
+        b = int(np.lexsort((bin_tie[g], fill, np.round(cost, 9)))[0])
         bin_of_group[g] = b
-        totals[donors[0]] -= sizes[g]
-        totals[b] += sizes[g]
-    return bin_of_group[groups]
+        filled[b] += counts[g]
+    return _fill_empty_bins(bin_of_group, sizes.astype(np.float64), n_bins, tie)[groups]
+
+
+def _assign(labels: np.ndarray, groups: np.ndarray | None, weights: np.ndarray, seed: int) -> np.ndarray:
+    if groups is None or len(np.unique(groups)) == len(groups):
+        return _assign_images(labels, weights, seed)
+    return _assign_groups(labels, groups, weights, seed)
 
 
 def _checked(labels: Sequence | np.ndarray, groups: Sequence | np.ndarray | None, n_bins: int, what: str):
@@ -109,7 +143,8 @@ def train_val_split(
 
     Returns:
         Boolean array, True for a validation image. Without groups each label's validation count is
-        within one image of ``n_label * val_fraction``; both subsets are non-empty.
+        within one image of ``n_label * val_fraction``, and so is the validation total; both subsets are
+        non-empty.
 
     Raises:
         ValueError: ``val_fraction`` outside (0, 1), fewer than 2 images (patients), or lengths differ.
@@ -137,7 +172,7 @@ def k_folds(
 
     Returns:
         Integer array of fold numbers. Without groups each label's count in every fold is within one image
-        of ``n_label / num_folds``; every fold is non-empty.
+        of ``n_label / num_folds``, and so is every fold's size; every fold is non-empty.
 
     Raises:
         ValueError: K < 2, fewer images (patients) than folds, or lengths differ.

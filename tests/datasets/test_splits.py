@@ -23,6 +23,7 @@ def test_split_per_class_within_one_image_of_its_share(seed):
     for c in np.unique(labels):
         n_c = int(np.sum(labels == c))
         assert abs(int(np.sum(is_val[labels == c])) - fraction * n_c) < 1.0
+    assert abs(int(is_val.sum()) - fraction * len(labels)) < 1.0  # the total too, however many classes
     assert 0 < is_val.sum() < len(labels)
 
 
@@ -37,6 +38,13 @@ def test_folds_per_class_within_one_image_of_their_share(seed):
         n_c = int(np.sum(labels == c))
         counts = np.bincount(folds[labels == c], minlength=k)
         assert np.all(np.abs(counts - n_c / k) < 1.0), (counts, n_c / k)
+    assert np.all(np.abs(np.bincount(folds, minlength=k) - len(labels) / k) < 1.0)
+
+
+def test_many_small_strata_keep_the_total_share():
+    labels = np.repeat(np.arange(20), 2)  # 20 strata of 2 images (e.g. age bands x sex of a small set)
+    for seed in range(10):
+        assert train_val_split(labels, 0.2, seed=seed).sum() == 8
 
 
 def test_the_8_2_split_of_a_balanced_set_is_exact():
