@@ -1,0 +1,184 @@
+"""Benchmarking, custom models: training images/s through ``cxrdet train`` (mmengine's Runner) vs a plain PyTorch loop.
+
+Both train the SAME model (the config's, full size, random weights), on the SAME data (the config's training
+dataset on a synthetic example of its task, read by its own pipeline), with the same batch size and optimiser
+settings: ``cxrdet train`` runs a derived config (:func:`task_bench_config`: one epoch, no validation, a log
+line per iteration with mmengine's smoothing window 1, data loading in the main process) in its own process
+and its speed is read from the iteration times mmengine logs (``vis_data/scalars.json``, data loading
+included); :func:`plain_loop_speed` is the loop a PyTorch user writes by hand (``DataLoader`` -> the model's
+data preprocessor -> ``mode='loss'`` -> backward -> step), timed per iteration the same way. The ratio is
+the Runner's cost (target >= 0.9x).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cxrdet.benchmarking.training import LOADERS, TrainSpeed, _leaves
+
+TASK_DIRS = ("configs/fracture", "configs/bone_age", "configs/classifier")
+
+
+def _resize(pipeline: list, size: int | None) -> list:
+    out = []
+    for step in pipeline:
+        step = dict(step)
+        if size is not None:
+            kind = str(step.get("type", "")).split(".")[-1]
+            if kind.endswith("Resize") and "scale" in step:
+                step["scale"] = (size, size)
+            elif kind == "CenterCrop":
+                step["crop_size"] = size
+        out.append(step)
+    return out
+
+
+def task_bench_config(
+    config: str | os.PathLike,
+    out: str | os.PathLike,
+    data_root: str | os.PathLike,
+    batch: int = 2,
+    size: int | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Path:
+    """Writes the derived config ``cxrdet train`` benchmarks (see the module docstring); returns its path.
+
+    Args:
+        config: an ``engine='mmengine'`` config.
+        out: the ``.py`` to write.
+        data_root: the synthetic example of the config's task.
+        batch: the training batch size.
+        size: the input size of every Resize / CenterCrop (None: the config's).
+        options: ``--cfg-options`` applied first.
+    """
+    from cxrdet.config import read_config, resolve_path
+
+    cfg = read_config(resolve_path(config), options)
+    cfg.data_root = str(Path(data_root).resolve())
+    for name in LOADERS:
+        loader = cfg.get(name)
+        if not loader:
+            continue
+        loader.update(num_workers=0, persistent_workers=False)
+        if name == "train_dataloader":
+            loader["batch_size"] = int(batch)
+        for dataset in _leaves(loader.get("dataset")):
+            if "pipeline" in dataset:
+                dataset["pipeline"] = _resize(dataset["pipeline"], size)
+    cfg.train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=1, val_interval=10**6)
+    hooks = copy.deepcopy(dict(cfg.get("default_hooks") or {}))
+    hooks["logger"] = dict(dict(hooks.get("logger") or {"type": "LoggerHook"}), interval=1)
+    hooks["checkpoint"] = dict(dict(hooks.get("checkpoint") or {"type": "CheckpointHook"}), interval=1)
+    cfg.default_hooks = hooks
+    cfg.log_processor = dict(dict(cfg.get("log_processor") or {}), window_size=1, by_epoch=True)
+    cfg.visualizer = dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend")])
+    cfg.pop("param_scheduler", None)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cfg.dump(str(out))
+    return out
+
+
+def _optimizer(cfg, model):
+    """The config's optimiser (type, lr, weight decay) over the model's parameters, built by torch."""
+    import torch
+
+    settings = dict((cfg.get("optim_wrapper") or {}).get("optimizer") or {"type": "Adam", "lr": 1e-3})
+    kind = str(settings.pop("type", "Adam"))
+    return getattr(torch.optim, kind)([p for p in model.parameters() if p.requires_grad], **settings)
+
+
+def plain_loop_speed(
+    config: str | os.PathLike, data_root: str | os.PathLike, iters: int, skip: int = 2, seed: int = 0
+) -> TrainSpeed:
+    """Trains the derived config's model for ``iters`` iterations with a hand-written PyTorch loop.
+
+    Args:
+        config: a :func:`task_bench_config` file (its batch size, pipeline and optimiser are used).
+        data_root: the data the config reads.
+        iters: iterations timed (plus ``skip`` warm-up ones, dropped).
+        skip: warm-up iterations.
+        seed: torch's seed (weights, shuffling).
+    """
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from torch.utils.data import DataLoader
+
+    from cxrdet.config import read_config
+    from cxrdet.engines.runner.task_data import set_task_split
+    from cxrdet.engines.runner.task_model import build_task_model
+    from cxrdet.engines.runner.task_predict import dataset_of
+
+    start_wall = time.perf_counter()
+    torch.manual_seed(seed)
+    cfg = read_config(config)
+    set_task_split(cfg, "all", data_root)
+    dataset = dataset_of(cfg, "train_dataloader")
+    batch = int(cfg.train_dataloader.batch_size)
+    model = build_task_model(cfg)
+    model.init_weights()
+    model.train()
+    optimizer = _optimizer(cfg, model)
+    loader = DataLoader(dataset, batch_size=batch, shuffle=True, collate_fn=pseudo_collate, drop_last=True)
+    times: list[float] = []
+    while len(times) < iters + skip:
+        tick = time.perf_counter()
+        for data in loader:
+            data = model.data_preprocessor(data, True)
+            loss, _ = model.parse_losses(model(**data, mode="loss"))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            now = time.perf_counter()
+            times.append(now - tick)
+            tick = now
+            if len(times) >= iters + skip:
+                break
+    return TrainSpeed("plain PyTorch loop", tuple(times[skip:]), batch, time.perf_counter() - start_wall)
+
+
+def make_task_data(config: str | os.PathLike, out: str | os.PathLike, n: int, size: int) -> Path:
+    """A synthetic example of the config's task (its training dataset's type) with ``n`` images of ``size`` px."""
+    from cxrdet.config import read_config, resolve_path
+    from cxrdet.engines.runner.task_data import train_dataset_cfg
+
+    cfg = read_config(resolve_path(config))
+    kind = str(train_dataset_cfg(cfg).get("type"))
+    out = Path(out)
+    for done in (out / ".done", out / "data" / ".done"):
+        if done.is_file():
+            return done.parent
+    if kind.endswith("ClassFolderDataset"):
+        from cxrdet.example.fracture import make_fracture_example
+
+        make_fracture_example(out, n_per_class=max(1, n // 2), size=size, overwrite=True)
+    elif kind.endswith("BoneAgeDataset"):
+        from cxrdet.example.bone_age import make_bone_age_example
+
+        make_bone_age_example(out, n=n, size=size, overwrite=True)
+    elif kind.endswith("VinDrImageDataset"):
+        from cxrdet.example.make import make_example
+        from cxrdet.preprocess.convert import ConvertOptions, convert
+
+        make_example(out / "example", n_train=n, n_test=1, seed=0, sizes=[(size, size)], workers=1)
+        convert(
+            ConvertOptions(
+                dicom_dir=out / "example" / "train",
+                labels=out / "example" / "train.csv",
+                out=out / "data",
+                size=size,
+                folds=2,
+                workers=1,
+                progress=False,
+            )
+        )
+        out = out / "data"
+    else:
+        raise ValueError(f"{config}: no synthetic data for a {kind}")
+    (Path(out) / ".done").write_text("")
+    return out
