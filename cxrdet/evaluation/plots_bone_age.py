@@ -52,6 +52,8 @@ def plot_age_group_error(
                 fontsize=7,
             )
         ax.set_xticks([g.low_years for g in groups] + [groups[-1].high_years])
+        top = max([g.mad_months for g in groups] + [overall_mad or 0.0])
+        ax.set_ylim(0, 1.25 * top if top == top and top > 0 else 1.0)  # room for the counts and the legend
     else:
         ax.text(0.5, 0.5, "no images", ha="center", va="center", transform=ax.transAxes)
     if overall_mad is not None and overall_mad == overall_mad:

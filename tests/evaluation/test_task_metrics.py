@@ -127,14 +127,15 @@ def test_bone_age_metric_values_and_plot(tmp_path):
     assert cv2.imread(str(png)).shape[0] > 100
 
 
-def test_bone_age_metric_without_sex_and_empty():
+def test_bone_age_metric_without_sex_and_empty(tmp_path):
     samples, _ = _bone_age_samples(np.random.default_rng(4), 5)
     for s in samples:
         del s.gt_male
     out = _evaluate(BoneAgeMetric(prefix="ba"), samples)
     assert math.isnan(out["ba/sex_accuracy"]) and out["ba/MAD_months"] > 0
-    empty = BoneAgeMetric().compute_metrics([])
+    empty = BoneAgeMetric(plot_dir=str(tmp_path)).compute_metrics([])
     assert all(math.isnan(x) for x in empty.values())
+    assert (tmp_path / "age_group_error.png").stat().st_size > 0  # a "no images" plot, no crash
 
 
 def test_built_from_the_registry():
