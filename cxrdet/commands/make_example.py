@@ -1,4 +1,9 @@
-"""``cxrdet make-example``: write the built-in synthetic VinDr-style dataset (first step of the demo pipeline)."""
+"""``cxrdet make-example``: write a built-in synthetic data set (first step of the demo and example pipelines).
+
+``--task vindr`` (the default): VinDr-style chest DICOMs + labels for the detectors; ``--task bone-age``: hand
+phantoms in the RSNA bone age layout for TJ-Net; ``--task fracture``: normal/fractured bone CT slices in class
+folders for the fracture CNNs.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,20 @@ import logging
 import os
 
 from cxrdet.errors import ConfigError
-from cxrdet.example import DEFAULT_CLASSES, SUPPORTED_CLASSES
+from cxrdet.example import DEFAULT_CLASSES, SUPPORTED_CLASSES, TASKS
 
-HELP = "write a small synthetic chest X-ray dataset (DICOM + train.csv) in the Kaggle VinDr layout"
+HELP = (
+    "write a small synthetic data set: chest X-ray DICOMs + train.csv in the Kaggle VinDr layout (default), "
+    "hand radiographs in the RSNA bone age layout, or bone CT slices in normal/fractured class folders"
+)
+# --task vindr's own options and their defaults (other tasks refuse them when changed)
+VINDR_DEFAULTS = {
+    "n_train": 80,
+    "n_test": 20,
+    "image_sizes": None,
+    "classes": DEFAULT_CLASSES,
+    "normal_fraction": 0.3,
+}
 
 log = logging.getLogger(__name__)
 
@@ -39,42 +55,122 @@ def parse_classes(text: str) -> tuple[int, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``make-example``."""
     parser.add_argument("-o", "--out", required=True, help="output folder (created; must be empty unless --overwrite)")
-    parser.add_argument("--n-train", type=int, default=80, help="training images")
-    parser.add_argument("--n-test", type=int, default=20, help="test images")
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default="vindr",
+        help="which data set: VinDr chest DICOMs (detectors), RSNA-style hands (bone age) or class folders of "
+        "bone CT slices (fracture)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed = same bytes")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace make-example's files in a non-empty --out folder (other files are kept)",
+    )
+    vindr = parser.add_argument_group("--task vindr")
+    vindr.add_argument("--n-train", type=int, default=VINDR_DEFAULTS["n_train"], help="training images")
+    vindr.add_argument("--n-test", type=int, default=VINDR_DEFAULTS["n_test"], help="test images")
+    vindr.add_argument(
         "--image-sizes",
         type=parse_size,
         nargs="+",
         metavar="SIZE",
         help="image sizes to deal out, N or WIDTHxHEIGHT (None: a 512-2048 mix)",
     )
-    parser.add_argument(
+    vindr.add_argument(
         "--classes",
         type=parse_classes,
         default=",".join(map(str, DEFAULT_CLASSES)),
         help=f"finding class ids to draw, from {','.join(map(str, SUPPORTED_CLASSES))}",
     )
-    parser.add_argument("--normal-fraction", type=float, default=0.3, help="share of 'No finding' images")
-    parser.add_argument(
+    vindr.add_argument(
+        "--normal-fraction", type=float, default=VINDR_DEFAULTS["normal_fraction"], help="share of 'No finding' images"
+    )
+    vindr.add_argument(
         "--workers", type=int, default=0, help="parallel processes; 0 = min(4, CPUs); the output does not depend on it"
     )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace make-example's files in a non-empty --out folder (other files are kept)",
+    other = parser.add_argument_group("--task bone-age / fracture")
+    other.add_argument(
+        "--n",
+        type=int,
+        help="bone-age: images; fracture: images per class (None: the task's own, 200 hands / 40 per class)",
+    )
+    other.add_argument("--size", type=int, help="side of the square images in pixels (None: 128)")
+
+
+def _check_task_options(args: argparse.Namespace) -> None:
+    """Refuse options that belong to another task than ``--task``."""
+    if args.task == "vindr":
+        given = [f"--{name}" for name in ("n", "size") if getattr(args, name) is not None]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} apply to --task bone-age and fracture; --task vindr has "
+                "--n-train, --n-test and --image-sizes"
+            )
+        return
+    changed = [
+        "--" + name.replace("_", "-") for name, default in VINDR_DEFAULTS.items() if getattr(args, name) != default
+    ]
+    if changed:
+        raise ConfigError(f"{', '.join(changed)} apply to --task vindr only; --task {args.task} takes --n and --size")
+
+
+def _run_bone_age(args: argparse.Namespace) -> None:
+    from cxrdet.example.bone_age import DEFAULT_N, DEFAULT_SIZE, make_bone_age_example
+
+    summary = make_bone_age_example(
+        args.out,
+        n=DEFAULT_N if args.n is None else args.n,
+        seed=args.seed,
+        size=DEFAULT_SIZE if args.size is None else args.size,
+        overwrite=args.overwrite,
+    )
+    ages = summary.ages
+    log.info(
+        "%s: %d hands (%d boys), ages %d-%d months, images in %s/",
+        summary.csv_path.name,
+        len(ages),
+        sum(summary.males),
+        min(ages),
+        max(ages),
+        summary.image_dir.name,
+    )
+
+
+def _run_fracture(args: argparse.Namespace) -> None:
+    from cxrdet.example.fracture import DEFAULT_N_PER_CLASS, DEFAULT_SIZE, make_fracture_example
+
+    summary = make_fracture_example(
+        args.out,
+        n_per_class=DEFAULT_N_PER_CLASS if args.n is None else args.n,
+        seed=args.seed,
+        size=DEFAULT_SIZE if args.size is None else args.size,
+        overwrite=args.overwrite,
+    )
+    log.info(
+        "class folders: %s, %d patients in patients.csv",
+        ", ".join(f"{name}/: {len(ids)} images" for name, ids in summary.images.items()),
+        len(set(summary.patients.values())),
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the dataset and log a one-line summary; returns the exit code."""
+    """Write the task's data set and log a one-line summary; returns the exit code."""
     from cxrdet.example.make import make_example
     from cxrdet.io.outputs import check_output_dir
 
+    _check_task_options(args)
+    check_output_dir(args.out, "--out")
+    if args.task == "bone-age":
+        _run_bone_age(args)
+        return 0
+    if args.task == "fracture":
+        _run_fracture(args)
+        return 0
     logging.getLogger("openjpeg").setLevel(logging.WARNING)  # it logs every JPEG 2000 tile at INFO
     if args.workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {args.workers}")
-    check_output_dir(args.out, "--out")
     workers = args.workers or min(4, os.cpu_count() or 1)
     summary = make_example(
         args.out,

@@ -1,10 +1,18 @@
-"""Built-in example data: synthetic chest radiographs as VinDr-style DICOM datasets, and a DICOM writer.
+"""Built-in example data: synthetic chest radiographs as VinDr-style DICOM datasets, a DICOM writer, and the
+synthetic bone age (RSNA layout) and fracture (class folders) data sets of the custom models.
 
 Public API (import from the submodules; this package imports nothing heavy):
 
 - :func:`cxrdet.example.dicom_writer.write_dicom`: stored pixel values -> a CR/DX DICOM file.
-- :func:`cxrdet.example.make.make_example`: the dataset behind ``cxrdet make-example``.
+- :func:`cxrdet.example.make.make_example`: the dataset behind ``cxrdet make-example`` (``--task vindr``).
+- :func:`cxrdet.example.bone_age.make_bone_age_example`: hand phantoms + ``id,boneage,male`` CSV
+  (``--task bone-age``).
+- :func:`cxrdet.example.fracture.make_fracture_example`: normal/fractured bone CT slices in class folders +
+  ``patients.csv`` (``--task fracture``).
 """
+
+TASKS: tuple[str, ...] = ("vindr", "bone-age", "fracture")
+"""Example data sets ``cxrdet make-example --task`` writes; ``vindr`` is the default."""
 
 SUPPORTED_CLASSES: tuple[int, ...] = (0, 3, 4, 7, 8, 10, 11)
 """Finding classes the example can draw: 0 Aortic enlargement, 3 Cardiomegaly, 4 Consolidation,
