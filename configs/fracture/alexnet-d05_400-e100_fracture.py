@@ -1,0 +1,14 @@
+# AlexNet, dropout 0.5, no L2 (the write-up's first AlexNet: train 1.00 / val 0.76 at epoch 71 of 100).
+# The seed's final-model layout: Conv1 96 (11x11 s4 p1) -> ReLU -> MaxPool 3/2 -> BN -> Conv2 256 (5x5 p2) -> ReLU ->
+# MaxPool -> BN -> Conv3 384 -> Conv4 384 -> Conv5 256 (3x3 p1, ReLU each) -> MaxPool -> Flatten (30,976) ->
+# Dropout -> FC 4096 -> ReLU -> Dropout -> FC 4096 -> ReLU -> FC 2.
+# Parameters (1 x 400 x 400, 2 classes): 147,395,970 measured; the seed's: 147,395,970 (every layer's output
+# shape and count equal the seed's table: tests/models/test_fracture_cnns.py).
+_base_ = ["./_base_/fracture.py"]
+
+model = dict(
+    backbone=dict(type="AlexNet", in_channels=1, widths=[96, 256, 384, 384, 256], norm=True, flatten=True),
+    head=dict(type="ClsHead", in_features=30976, num_classes=2, hidden_dims=[4096, 4096], dropout=0.5),
+)
+optim_wrapper = dict(optimizer=dict(weight_decay=0.0))
+train_cfg = dict(max_epochs=100)
