@@ -26,8 +26,8 @@ LABELS_FILE = "labels_fused.csv"
 IMAGES_DIR = "images"
 
 
-def read_folds(data_root: str | Path) -> tuple[list[str], np.ndarray]:
-    """Image ids and fold numbers of a convert folder's ``folds.csv``.
+def read_folds(data_root: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Image ids, fold numbers and file lines of a convert folder's ``folds.csv``.
 
     Raises:
         InputError: no such file (a convert run without ``--folds``), missing columns, or a bad fold number.
@@ -40,11 +40,12 @@ def read_folds(data_root: str | Path) -> tuple[list[str], np.ndarray]:
     if missing:
         raise columns_error(path, list(frame.columns), missing, "image_id,fold", ("image_id", "fold"))
     folds = np.zeros(len(frame), np.int64)
-    for i, (line, text) in enumerate(zip(record_lines(path, len(frame)), frame["fold"])):
+    lines = record_lines(path, len(frame))
+    for i, (line, text) in enumerate(zip(lines, frame["fold"])):
         if not text.strip().isdigit():
             raise InputError(path, f"fold {short(text)} is not a fold number", row=int(line))
         folds[i] = int(text)
-    return [s.strip() for s in frame["image_id"]], folds
+    return [s.strip() for s in frame["image_id"]], folds, lines
 
 
 def abnormal_ids(data_root: str | Path) -> set[str]:
@@ -86,18 +87,20 @@ class VinDrImageDataset(TaskDataset):
 
     @classmethod
     def fixed_num_folds(cls, data_root: str) -> int | None:
-        _, folds = read_folds(data_root)
+        _, folds, _ = read_folds(data_root)
         return int(folds.max()) + 1 if len(folds) else None
 
     def read_items(self) -> list[dict]:
         root = Path(self.data_root)
-        ids, folds = read_folds(root)
+        ids, folds, lines = read_folds(root)
         abnormal = abnormal_ids(root)
         items = []
-        for image_id, fold in zip(ids, folds):
+        for image_id, fold, line in zip(ids, folds, lines):
             path = root / IMAGES_DIR / f"{image_id}.png"
             if not path.is_file():
-                raise InputError(root / FOLDS_FILE, f"image {short(image_id)} has no {IMAGES_DIR}/{image_id}.png")
+                raise InputError(
+                    root / FOLDS_FILE, f"image {short(image_id)} has no {IMAGES_DIR}/{image_id}.png", row=int(line)
+                )
             label = int(image_id in abnormal)
             items.append(
                 {"img_path": str(path), "img_id": image_id, "gt_label": label, STRATUM_KEY: int(fold), GROUP_KEY: None}

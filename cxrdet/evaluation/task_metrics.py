@@ -52,7 +52,8 @@ class ClassificationMetric(BaseMetric):
     """Accuracy, macro precision/recall/F1, the binary ROC AUC and a classification report.
 
     Keys (with the prefix): ``accuracy``, ``f1``, ``precision``, ``recall`` (macro averages over every
-    class of the data set) and, for two classes, ``auc`` (score of class 1). After each evaluation
+    class of the data set) and, for two classes, ``auc`` (score of class 1; from the predicted labels when the
+    samples carry no ``pred_score``; nan with a warning when the truth has one class). After each evaluation
     :attr:`last_report` holds the per-class text table (as scikit-learn's ``classification_report``) and
     :attr:`last_confusion` the confusion matrix; the report is also logged.
 

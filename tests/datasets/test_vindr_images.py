@@ -76,5 +76,6 @@ def test_missing_files_are_named(converted_example, tmp_path):
     shutil.copy(converted_example / "folds.csv", copy / "folds.csv")
     first = pd.read_csv(copy / "folds.csv", dtype=str)["image_id"].iloc[0]
     (copy / "images" / f"{first}.png").unlink()
-    with pytest.raises(InputError, match=f"{first}.png"):
+    with pytest.raises(InputError, match=f"{first}.png") as info:
         VinDrImageDataset(**FAST, data_root=str(copy))
+    assert info.value.row == 2 and info.value.path == str(copy / "folds.csv")
