@@ -182,7 +182,8 @@ def make_fracture_example(
 
     Args:
         out: output folder; must be empty or absent unless ``overwrite``.
-        n_per_class: images of each class (>= 2, so that a stratified split has both classes on each side).
+        n_per_class: images of each class (>= 1; a split with both classes on both sides needs >= 2 patients
+            a class, i.e. ``n_per_class`` >= 3).
         seed: random seed of everything (bones, fractures, patients, noise).
         size: side of the square images in pixels (32..2048; >= 400 for the seed's ``CenterCrop(400)``).
         classes: folder names of the (normal, fractured) classes.
@@ -196,8 +197,8 @@ def make_fracture_example(
     """
     start = time.perf_counter()
     names = _check_classes(tuple(classes))
-    if n_per_class < 2:
-        raise ConfigError(f"the fracture example needs n_per_class >= 2, got {n_per_class}")
+    if n_per_class < 1:
+        raise ConfigError(f"the fracture example needs n_per_class >= 1, got {n_per_class}")
     if not 32 <= size <= 2048:
         raise ConfigError(f"the fracture example's image size must be 32..2048 pixels, got {size}")
     out = Path(out)

@@ -105,12 +105,14 @@ def test_other_class_names_and_odd_counts(tmp_path):
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["broken", "intact", "patients.csv"]
     assert {k: len(v) for k, v in summary.images.items()} == {"intact": 3, "broken": 3}
     assert sorted(pd.read_csv(tmp_path / "x" / "patients.csv")["patient_id"].value_counts()) == [1, 1, 2, 2]
+    one = make_fracture_example(tmp_path / "one", n_per_class=1, size=64)
+    assert [len(v) for v in one.images.values()] == [1, 1] and len(set(one.patients.values())) == 2
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(n_per_class=1), "n_per_class >= 2"),
+        (dict(n_per_class=0), "n_per_class >= 1"),
         (dict(size=20), "32..2048"),
         (dict(classes=("normal",)), "two distinct class names"),
         (dict(classes=("a", "a")), "two distinct class names"),
