@@ -1,6 +1,6 @@
 # VinDr normal/abnormal classifier: EfficientNet-B5 (timm `efficientnet_b5`, the winners' backbone; they used
 # B5/B6 for the "No finding" probability) at 512 x 512, grey 1 channel, 20 epochs, best checkpoint by val AUC.
-# Parameters (1 channel, 2 classes): 28,344,882 measured (timm's B5 trunk 28,340,784 + FC 2048 -> 2).
+# Parameters (1 channel, 2 classes): 28,344,018 measured (timm's B5 trunk 28,339,920 + FC 2048 -> 2: 4,098).
 #
 # Pretrained weights: none here (random init) and never downloaded. To start from ImageNet weights, save them once
 # on a machine with internet:

@@ -11,9 +11,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.registry import init_default_scope
 from torch import nn
 
 from cxrdet.models.classifiers import VGG, AlexNet, ClsHead, ImageClassifier, ResNet
@@ -176,3 +180,51 @@ def test_vgg_and_resnet_shapes_and_cam_layers() -> None:
     res.cam_layer.register_forward_hook(lambda m, i, o: seen.update(shape=o.shape))
     assert res.eval()(torch.zeros(1, 1, 16, 16)).shape == (1, 8)
     assert tuple(seen["shape"]) == (1, 8, 8, 8)
+
+
+REQUIRED = ("model", "train_dataloader", "val_dataloader", "val_evaluator", "test_dataloader", "test_evaluator")
+ALL_CONFIGS = sorted(p.name for p in CONFIGS.glob("*.py"))
+
+
+@pytest.mark.parametrize("config", ALL_CONFIGS)
+def test_every_fracture_config_follows_the_runner_contract(config: str) -> None:
+    cfg = Config.fromfile(CONFIGS / config)
+    assert cfg.engine == "mmengine" and cfg.default_scope == "cxrdet" and cfg.data_root is None
+    assert all(key in cfg for key in REQUIRED)
+    assert cfg.train_cfg.by_epoch is True and cfg.train_cfg.val_interval == 1
+    assert cfg.default_hooks.checkpoint.save_best == "cls/accuracy" and cfg.default_hooks.checkpoint.rule == "greater"
+    assert cfg.randomness.seed == 0
+    assert [b.type for b in cfg.visualizer.vis_backends] == ["LocalVisBackend", "TensorboardVisBackend"]
+    assert cfg.model.data_preprocessor == dict(type="ImgDataPreprocessor", mean=[0.5], std=[0.25])
+    train = [t.type for t in cfg.train_dataloader.dataset.pipeline]
+    assert train == ["LoadMedicalImage", "CenterCrop", "RandomFlip", "PackMedicalInputs"]
+    assert cfg.train_dataloader.dataset.pipeline[2].direction == "horizontal"
+    assert "RandomFlip" not in [t.type for t in cfg.val_dataloader.dataset.pipeline]
+    assert cfg.train_dataloader.dataset.type == "ClassFolderDataset"
+    assert cfg.val_dataloader.dataset.subset == "val" and cfg.train_dataloader.dataset.subset == "train"
+    crop = cfg.train_dataloader.dataset.pipeline[1].crop_size
+    assert crop == (64 if config == "fracture_example.py" else 400)
+    with torch.device("meta"):
+        model = MODELS.build(cfg.model)
+    assert model.eval()(torch.zeros(2, 1, crop, crop, device="meta")).shape == (2, 2)
+
+
+def test_example_config_is_tiny() -> None:
+    model, cfg = _build("fracture_example.py")
+    assert sum(p.numel() for p in model.parameters()) == 6_066  # as its header states
+    assert cfg.train_cfg.max_epochs <= 20
+
+
+def test_the_pipeline_gives_400_px_grey_inputs_from_any_image(tmp_path: Path) -> None:
+    init_default_scope("cxrdet")
+    cfg = Config.fromfile(CONFIGS / "alexnet-d08-l2-1e-3_400-e100_fracture.py")
+    for h, w in ((300, 200), (500, 640)):
+        img = np.zeros((h, w), np.uint16)
+        img[h // 2, w // 2] = 65535  # the centre pixel stays inside the crop at full 16-bit scale
+        path = tmp_path / f"im_{h}x{w}.png"
+        cv2.imwrite(str(path), img)
+        for pipeline in (cfg.train_dataloader.dataset.pipeline, cfg.test_dataloader.dataset.pipeline):
+            out = Compose(pipeline)(dict(img_path=str(path), img_id=path.stem, gt_label=1))
+            assert out["inputs"].shape == (1, 400, 400) and out["inputs"].dtype == torch.float32
+            assert out["inputs"].max().item() == 1.0 and out["inputs"].min().item() == 0.0
+            assert out["data_samples"].gt_label.item() == 1

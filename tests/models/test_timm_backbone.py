@@ -7,14 +7,18 @@ the saved 3-channel weights itself and forbids network access while loading.
 
 from __future__ import annotations
 
+import re
 import socket
+from pathlib import Path
 
 import pytest
 import timm
 import torch
+from mmengine.config import Config
 
 from cxrdet.errors import ConfigError, InputError
 from cxrdet.models.classifiers import ClsHead, ImageClassifier, TimmBackbone
+from cxrdet.registry import MODELS
 
 NAME = "test_efficientnet"  # timm's tiny EfficientNet (the winners' family at test size)
 
@@ -109,3 +113,21 @@ def test_classifier_with_timm_backbone_builds_from_config() -> None:
     assert model.backbone.model.drop_rate == 0.2
     out = model(torch.zeros(2, 1, 64, 64), mode="predict")
     assert [s.pred_score.shape for s in out] == [(2,), (2,)]
+
+
+CLASSIFIER_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "classifier"
+STATED = re.compile(r"^# Parameters \(1 channel, 2 classes\): ([\d,]+) measured", re.M)
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in CLASSIFIER_CONFIGS.glob("*.py")))
+def test_classifier_configs_build_offline_with_the_stated_count(config: str, no_network) -> None:
+    cfg = Config.fromfile(CLASSIFIER_CONFIGS / config)
+    assert cfg.model.backbone.type == "TimmBackbone" and cfg.model.backbone.in_chans == 1
+    assert cfg.model.backbone.pretrained is None
+    assert cfg.default_hooks.checkpoint.save_best == "cls/auc"
+    with torch.device("meta"):
+        model = MODELS.build(cfg.model)
+    stated = STATED.search((CLASSIFIER_CONFIGS / config).read_text())
+    assert stated, f"{config}: no '# Parameters (1 channel, 2 classes): N measured' line"
+    assert sum(p.numel() for p in model.parameters()) == int(stated[1].replace(",", ""))
+    assert model.head.in_features == model.backbone.num_features

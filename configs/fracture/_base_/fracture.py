@@ -8,8 +8,9 @@
 #   cxrdet train configs/fracture/alexnet-d08-l2-1e-3_400-e100_fracture.py --data-root data/bones
 #   cxrdet test  configs/fracture/alexnet-d08-l2-1e-3_400-e100_fracture.py work_dirs/.../best_cls_accuracy_*.pth
 #       --data-root data/bones   # accuracy, F1, the per-class precision/recall/F1 report, parameter count
-# Pipeline (the write-up's): grey input, CenterCrop(400) (zero-padded when an image is smaller, as
-# torchvision's CenterCrop, so the FC input stays fixed), RandomHorizontalFlip for training, CrossEntropyLoss.
+# Pipeline (the write-up's): grey input, CenterCrop(400), RandomHorizontalFlip for training, CrossEntropyLoss.
+# An image smaller than 400 is zero-padded first (mmcv's auto_pad: at its bottom/right, where torchvision pads
+# all sides), so the FC input stays 30,976 features.
 # Inputs are in [0, 1]; ImgDataPreprocessor maps them to [-2, 2] (mean 0.5, std 0.25).
 #
 # Optimiser: the write-up gives lr 1e-4 but not the optimiser. Adam (betas 0.9/0.999): 1e-4 is Adam's usual
