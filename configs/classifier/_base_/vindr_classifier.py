@@ -16,7 +16,7 @@ default_scope = "cxrdet"
 data_root = None  # set by --data-root
 image_size = 512
 num_classes = 2
-batch_size = 8
+batch_size = 8  # B5 at 512 px on one GPU (not measured here: no GPU in this session)
 
 train_pipeline = [
     dict(type="LoadMedicalImage", channels=1),
@@ -50,7 +50,8 @@ test_evaluator = val_evaluator
 data_preprocessor = dict(type="ImgDataPreprocessor", mean=[0.5], std=[0.25])
 model = dict(type="ImageClassifier", data_preprocessor=data_preprocessor, log_accuracy=True)
 
-# AdamW with a cosine decay over the epochs (a common recipe for fine-tuning timm networks).
+# AdamW with a cosine decay over the epochs (a common recipe for timm networks). mmengine evaluates this file
+# when it reads it: a config that changes max_epochs sets param_scheduler again (as vindr-normal_example.py).
 max_epochs = 20
 optim_wrapper = dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=2e-4, weight_decay=1e-2))
 param_scheduler = [dict(type="CosineAnnealingLR", by_epoch=True, begin=0, end=max_epochs, eta_min=1e-6)]
