@@ -5,7 +5,8 @@ a small timm network for CPU runs: ``timm.create_model(name, num_classes=0, in_c
 features that :class:`~cxrdet.models.classifiers.ClsHead` turns into logits. Nothing is ever downloaded:
 ``pretrained`` is None (random init) or the path of a local weights file, loaded by timm itself through
 ``pretrained_cfg_overlay=dict(file=PATH)``; timm adapts a 3-channel stem to ``in_chans=1`` by summing the
-stem's weights over the input channels (``timm.models.adapt_input_conv``).
+stem's weights over the input channels (``timm.models.adapt_input_conv``). timm is imported when a backbone is
+built, not with this module: importing it imports ``torch._inductor``, which sets ``TORCHINDUCTOR_CACHE_DIR``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import timm
 import torch
 from torch import nn
 
@@ -52,6 +52,8 @@ def _local_weights(pretrained: str | os.PathLike | bool | None, model_name: str)
 
 def _read_weights(path: Path, model_name: str) -> dict:
     """The state dict in a local weights file (timm's reader: plain, ``state_dict``/``model`` key, EMA)."""
+    import timm
+
     try:
         return timm.models.load_state_dict(str(path))
     except Exception as err:
@@ -100,6 +102,8 @@ class TimmBackbone(nn.Module):
                 f"TimmBackbone: model_name={model_name!r}: source prefixes (hf-hub:, local-dir:) are not used; "
                 "give a timm model name and pretrained=LOCAL_FILE"
             )
+        import timm
+
         if not timm.is_model(model_name):
             raise ConfigError(f"TimmBackbone: {model_name!r} is not a timm model (see timm.list_models())")
         weights = _local_weights(pretrained, model_name)
