@@ -17,6 +17,15 @@ from torch import nn
 from cxrdet.models.blocks import CBAM, ChannelGate, IncRes1, IncRes2, SpatialGate
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny convolutions run fastest on one thread on the shared 2-core machine; the setting is restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _sigmoid(v: float) -> float:
     return 1.0 / (1.0 + math.exp(-v))
 

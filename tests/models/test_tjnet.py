@@ -26,6 +26,15 @@ FULL_CONFIG = CONFIG_DIR / "tjnet_512-e100_rsna.py"
 CONFIGS = sorted(CONFIG_DIR.glob("*.py"))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny convolutions run fastest on one thread on the shared 2-core machine; the setting is restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _tiny(**kwargs) -> TJNet:
     torch.manual_seed(0)
     return TJNet(width=0.25, **kwargs)
@@ -328,15 +337,6 @@ def _synthetic(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 
 
 def test_tjnet_learns_age_and_sex_from_synthetic_images():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: one thread is fastest on a shared 2-core machine
-    try:
-        _learn()
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _learn() -> None:
     torch.manual_seed(0)
     x, ages, males = _synthetic(256, seed=1)
     xv, ages_v, males_v = _synthetic(64, seed=2)
