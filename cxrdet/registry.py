@@ -2,28 +2,27 @@
 
 Configs with ``default_scope='cxrdet'`` find cxrdet's components (and mmengine's through the parent);
 configs in mmdet's scope reach them as ``type='cxrdet.Name'`` (mmengine imports ``cxrdet.registry`` for an
-unknown scope). Components register lazily: a lookup imports the ``locations`` packages first.
+unknown scope). Components register lazily: a lookup imports the ``locations`` packages first. Every other
+registry the Runner builds from (optimizers, schedulers, loops, visualizers, samplers, ...) has a child here
+too, without components of its own, so that a ``cxrdet``-scope run finds mmengine's through it (as mmdet's
+own registry module does) instead of warning for each one.
 """
 
-from mmengine.registry import DATASETS as MMENGINE_DATASETS
-from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import METRICS as MMENGINE_METRICS
-from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine import registry as root
 from mmengine.registry import Registry
 
-MODELS = Registry("model", parent=MMENGINE_MODELS, scope="cxrdet", locations=["cxrdet.models"])
-DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope="cxrdet", locations=["cxrdet.datasets"])
-TRANSFORMS = Registry("transform", parent=MMENGINE_TRANSFORMS, scope="cxrdet", locations=["cxrdet.datasets"])
+MODELS = Registry("model", parent=root.MODELS, scope="cxrdet", locations=["cxrdet.models"])
+DATASETS = Registry("dataset", parent=root.DATASETS, scope="cxrdet", locations=["cxrdet.datasets"])
+TRANSFORMS = Registry("transform", parent=root.TRANSFORMS, scope="cxrdet", locations=["cxrdet.datasets"])
 METRICS = Registry(
     "metric",
-    parent=MMENGINE_METRICS,
+    parent=root.METRICS,
     scope="cxrdet",
     locations=["cxrdet.evaluation.metric", "cxrdet.evaluation.task_metrics"],
 )
 HOOKS = Registry(
     "hook",
-    parent=MMENGINE_HOOKS,
+    parent=root.HOOKS,
     scope="cxrdet",
     locations=[
         "cxrdet.engines.runner.hooks",
@@ -31,3 +30,23 @@ HOOKS = Registry(
         "cxrdet.models.scratch_warning",
     ],
 )
+
+RUNNERS = Registry("runner", parent=root.RUNNERS, scope="cxrdet")
+RUNNER_CONSTRUCTORS = Registry("runner constructor", parent=root.RUNNER_CONSTRUCTORS, scope="cxrdet")
+LOOPS = Registry("loop", parent=root.LOOPS, scope="cxrdet")
+DATA_SAMPLERS = Registry("data sampler", parent=root.DATA_SAMPLERS, scope="cxrdet")
+MODEL_WRAPPERS = Registry("model_wrapper", parent=root.MODEL_WRAPPERS, scope="cxrdet")
+WEIGHT_INITIALIZERS = Registry("weight initializer", parent=root.WEIGHT_INITIALIZERS, scope="cxrdet")
+OPTIMIZERS = Registry("optimizer", parent=root.OPTIMIZERS, scope="cxrdet")
+OPTIM_WRAPPERS = Registry("optim_wrapper", parent=root.OPTIM_WRAPPERS, scope="cxrdet")
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    "optimizer wrapper constructor", parent=root.OPTIM_WRAPPER_CONSTRUCTORS, scope="cxrdet"
+)
+PARAM_SCHEDULERS = Registry("parameter scheduler", parent=root.PARAM_SCHEDULERS, scope="cxrdet")
+EVALUATOR = Registry("evaluator", parent=root.EVALUATOR, scope="cxrdet")
+TASK_UTILS = Registry("task util", parent=root.TASK_UTILS, scope="cxrdet")
+VISUALIZERS = Registry("visualizer", parent=root.VISUALIZERS, scope="cxrdet")
+VISBACKENDS = Registry("vis_backend", parent=root.VISBACKENDS, scope="cxrdet")
+LOG_PROCESSORS = Registry("log_processor", parent=root.LOG_PROCESSORS, scope="cxrdet")
+INFERENCERS = Registry("inferencer", parent=root.INFERENCERS, scope="cxrdet")
+FUNCTIONS = Registry("function", parent=root.FUNCTIONS, scope="cxrdet")
