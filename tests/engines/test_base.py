@@ -22,7 +22,8 @@ def test_every_registered_engine_implements_the_seam():
 
 
 def test_unknown_engines_are_explained(tmp_path):
-    with pytest.raises(ConfigError, match=r"engine='detectron2': no such engine \(available: 'ultralytics', 'mmdet'\)"):
+    available = r"\(available: 'ultralytics', 'mmdet', 'mmengine'\)"
+    with pytest.raises(ConfigError, match=r"engine='detectron2': no such engine " + available):
         engine_class("detectron2")
     with pytest.raises(ConfigError, match="no such engine"):
         engine_class_of_config(CONFIG, {"engine": "detectron2"})
