@@ -68,7 +68,7 @@ test_dataloader = val_dataloader
 
 # MAD / RMSE in months and years, sex accuracy; the test evaluator's plot_dir gives the per-age-group error PNG
 val_evaluator = dict(type="BoneAgeMetric")
-test_evaluator = dict(type="BoneAgeMetric")
+test_evaluator = dict(type="BoneAgeMetric", plot_dir=None)  # cxrdet test sets it to the test folder
 
 # Adam, batch 16 (the write-up). lr 1e-3: Adam's default in TensorFlow, which the write-up used without naming a
 # learning rate; batch-normalised nets train from scratch with it. Divided by 10 at 60 % and 85 % of training.

@@ -89,12 +89,12 @@ def run_pipeline(cfg, path: str | Path, image_id: str) -> tuple[dict, np.ndarray
 
 def score_function(output, target: int | None):
     """What Grad-CAM explains: a classifier's class logit (``target``, else the predicted class) or, for a
-    bone-age model (a dict with ``age`` logits), the expected age."""
+    bone-age model (a dict with ``age_logits``), the expected age."""
     import torch
 
     def score(out) -> torch.Tensor:
         if isinstance(out, dict):
-            logits = out["age"]
+            logits = out["age_logits"]
             from cxrdet.models.bone_age.age_bins import class_centres
 
             centres = torch.as_tensor(class_centres(), dtype=logits.dtype, device=logits.device)

@@ -236,6 +236,9 @@ class TaskEngine(RunnerEngine):
         if "test_dataloader" not in cfg or "test_evaluator" not in cfg:
             cfg.test_dataloader, cfg.test_evaluator = cfg.val_dataloader, cfg.val_evaluator
             cfg.test_cfg = cfg.get("test_cfg") or {}
+        for evaluator in cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]:
+            if "plot_dir" in evaluator and not evaluator["plot_dir"]:
+                evaluator["plot_dir"] = str(cfg.work_dir)  # a metric that draws (e.g. bone age per age group)
         cfg.load_from, cfg.resume = str(Path(checkpoint).resolve()), False
         runner = Runner.from_cfg(cfg)
         with trusted_checkpoints([checkpoint]):
