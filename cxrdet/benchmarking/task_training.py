@@ -12,14 +12,13 @@ the Runner's cost (target >= 0.9x).
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cxrdet.benchmarking.training import LOADERS, TrainSpeed, _leaves
+from cxrdet.benchmarking.training import LOADERS, TrainSpeed, _leaves, one_logged_epoch
 
 TASK_DIRS = ("configs/fracture", "configs/bone_age", "configs/classifier")
 
@@ -70,12 +69,7 @@ def task_bench_config(
         for dataset in _leaves(loader.get("dataset")):
             if "pipeline" in dataset:
                 dataset["pipeline"] = _resize(dataset["pipeline"], size)
-    cfg.train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=1, val_interval=10**6)
-    hooks = copy.deepcopy(dict(cfg.get("default_hooks") or {}))
-    hooks["logger"] = dict(dict(hooks.get("logger") or {"type": "LoggerHook"}), interval=1)
-    hooks["checkpoint"] = dict(dict(hooks.get("checkpoint") or {"type": "CheckpointHook"}), interval=1)
-    cfg.default_hooks = hooks
-    cfg.log_processor = dict(dict(cfg.get("log_processor") or {}), window_size=1, by_epoch=True)
+    one_logged_epoch(cfg)
     cfg.visualizer = dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend")])
     cfg.pop("param_scheduler", None)
     out = Path(out)

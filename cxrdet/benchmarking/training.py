@@ -103,6 +103,16 @@ def _leaves(dataset: Any) -> list:
     return [dataset]
 
 
+def one_logged_epoch(cfg) -> None:
+    """One training epoch without validation, each iteration logged with mmengine's smoothing window 1 (in place)."""
+    cfg.train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=1, val_interval=10**6)
+    hooks = copy.deepcopy(dict(cfg.get("default_hooks") or {}))
+    hooks["logger"] = dict(dict(hooks.get("logger") or {"type": "LoggerHook"}), interval=1)
+    hooks["checkpoint"] = dict(dict(hooks.get("checkpoint") or {"type": "CheckpointHook"}), interval=1)
+    cfg.default_hooks = hooks
+    cfg.log_processor = dict(dict(cfg.get("log_processor") or {}), window_size=1, by_epoch=True)
+
+
 def bench_config(
     config: str | os.PathLike,
     out: str | os.PathLike,
@@ -142,12 +152,7 @@ def bench_config(
     for key in ("train_pipeline", "test_pipeline"):
         if key in cfg:
             cfg[key] = _resize_pipeline(cfg[key], size)
-    cfg.train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=1, val_interval=10**6)
-    hooks = copy.deepcopy(dict(cfg.get("default_hooks") or {}))
-    hooks["logger"] = dict(dict(hooks.get("logger") or {"type": "LoggerHook"}), interval=1)
-    hooks["checkpoint"] = dict(dict(hooks.get("checkpoint") or {"type": "CheckpointHook"}), interval=1)
-    cfg.default_hooks = hooks
-    cfg.log_processor = dict(dict(cfg.get("log_processor") or {}), window_size=1, by_epoch=True)
+    one_logged_epoch(cfg)
     cfg.visualizer = dict(type="DetLocalVisualizer", vis_backends=[dict(type="LocalVisBackend")], name="visualizer")
     cfg.pop("auto_scale_lr", None)
     out = Path(out)

@@ -87,6 +87,18 @@ def _check_no_finding(checkpoint, meta) -> None:
         )
 
 
+def _report_failures(failures: dict[str, str], failures_file, listed: str) -> int:
+    """Prints how many images could not be read (and the first reason); 1 when some could not, else 0."""
+    if not failures:
+        return 0
+    first = next(iter(failures.items()))
+    print(
+        f"{len(failures)} images could not be read: {listed}, reasons in {failures_file} "
+        f"(first: {first[0]}: {first[1]})"
+    )
+    return 1
+
+
 def _write_rows(args: argparse.Namespace, items, result) -> int:
     """Image-level predictions (classifiers, bone age): one CSV row per image; 1 when some image was not read."""
     from cxrdet.errors import ConfigError
@@ -105,14 +117,7 @@ def _write_rows(args: argparse.Namespace, items, result) -> int:
         f"predicted {n} images in {result.seconds:.1f} s ({n / max(result.seconds, 1e-9):.1f} img/s): "
         f"{', '.join(c for c in result.rows.columns if c != 'image_id')} -> {args.out}"
     )
-    if result.failures:
-        first = next(iter(result.failures.items()))
-        print(
-            f"{len(result.failures)} images could not be read, reasons in {failures_file} "
-            f"(first: {first[0]}: {first[1]})"
-        )
-        return 1
-    return 0
+    return _report_failures(result.failures, failures_file, "listed without values")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,11 +175,4 @@ def run(args: argparse.Namespace) -> int:
         f"{result.settings['imgsz']}{', hflip TTA + WBF' if tta else ''}) in {result.seconds:.1f} s "
         f"({n / max(result.seconds, 1e-9):.1f} img/s): {len(table)} boxes -> {args.out}"
     )
-    if result.failures:
-        first = next(iter(result.failures.items()))
-        print(
-            f"{len(result.failures)} images could not be read: listed without boxes, reasons in {failures_file} "
-            f"(first: {first[0]}: {first[1]})"
-        )
-        return 1
-    return 0
+    return _report_failures(result.failures, failures_file, "listed without boxes")

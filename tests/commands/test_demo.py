@@ -17,6 +17,7 @@ from offline_cli import run_offline as cxrdet
 MMDET_EPOCHS = 12
 MIN_MAP = {"YOLO": 0.2, "MMDetection": 0.4}
 MIN_GAIN = {"YOLO": 0.15, "MMDetection": 0.3}
+MIN_AUC = 0.6
 
 
 @pytest.mark.slow
@@ -45,8 +46,8 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
-    for step in range(1, 9):
-        assert any(line.startswith(f"[{step}/8]") for line in lines), step
+    for step in range(1, 10):
+        assert any(line.startswith(f"[{step}/9]") for line in lines), step
     assert re.fullmatch(r"mAP@0\.4: [01]\.\d{4}", lines[-1])
     fused = float(lines[-1].split()[-1])
     scores = {}
@@ -58,7 +59,15 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert set(scores) == {"YOLO", "MMDetection"}, lines[-8:]
     for family, (trained, untrained) in scores.items():  # each family learns, by a wide margin
         assert trained >= MIN_MAP[family] and trained >= untrained + MIN_GAIN[family], (family, trained, untrained)
-    assert any(line == f"WBF of YOLO + MMDetection: mAP@0.4 {fused:.4f}" for line in lines)
+    assert any(re.fullmatch(r"WBF of YOLO \+ MMDetection: mAP@0\.4 [01]\.\d{4}", line) for line in lines)
+    assert any(line == f"with the normal/abnormal classifier's class 14: mAP@0.4 {fused:.4f}" for line in lines)
+    (stage,) = [line for line in lines if line.startswith("[7/9] normal/abnormal classifier")]
+    auc, auc_untrained = (
+        float(v) for v in re.search(r"test AUC ([01]\.\d{3}) \(untrained: ([01]\.\d{3})\)", stage).groups()
+    )
+    assert auc >= MIN_AUC and auc >= auc_untrained + 0.1, stage
+    probs = pd.read_csv(next((out / "train_classifier" / "all").glob("test_p_normal_best_*.csv")))
+    assert len(probs) == 24 and probs["p_normal"].between(0, 1).all()
     assert (out / "pred" / "test_mmdet.csv").is_file() and (out / "train_mmdet" / "oof_fold0.csv").is_file()
     assert "validation passed" in result.stdout
     for fold in (0, 1):

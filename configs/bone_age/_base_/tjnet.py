@@ -10,8 +10,7 @@
 # (keep_ratio=False: hand radiographs vary little in aspect, ~0.75-0.85, and a plain stretch maps the Grad-CAM
 # and CBAM maps back onto the original image exactly), and normalised to about [-2, 2] by the preprocessor.
 # No flip: the write-up normalises the hand's orientation (rotates every image the same way) instead.
-engine = "mmengine"
-default_scope = "cxrdet"
+_base_ = ["../../_base_/custom_runtime.py"]
 data_root = None  # set by --data-root
 
 image_size = 512
@@ -79,13 +78,8 @@ param_scheduler = [
     dict(type="MultiStepLR", by_epoch=True, milestones=[60, 85], gamma=0.1),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
 
 default_hooks = dict(
-    checkpoint=dict(type="CheckpointHook", interval=1, max_keep_ckpts=3, save_best="bone_age/MAD_months", rule="less"),
-    logger=dict(type="LoggerHook", interval=50),
+    checkpoint=dict(max_keep_ckpts=3, save_best="bone_age/MAD_months", rule="less"),
+    logger=dict(interval=50),
 )
-visualizer = dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend"), dict(type="TensorboardVisBackend")])
-log_processor = dict(by_epoch=True)
-randomness = dict(seed=0)

@@ -10,10 +10,9 @@
 # Images are resized to image_size x image_size (the aspect ratio is not kept: a fixed input for the batch);
 # grey 1 channel in [0, 1] -> ImgDataPreprocessor -> [-2, 2]. The score of class 1 is P(abnormal); cxrdet
 # writes p_normal = pred_score[0]. The best checkpoint is the one with the highest validation AUC.
-engine = "mmengine"
-default_scope = "cxrdet"
-
+_base_ = ["../../_base_/custom_runtime.py"]
 data_root = None  # set by --data-root
+
 image_size = 512
 num_classes = 2
 batch_size = 8  # B5 at 512 px on one GPU (not measured here: no GPU in this session)
@@ -56,22 +55,5 @@ max_epochs = 20
 optim_wrapper = dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=2e-4, weight_decay=1e-2))
 param_scheduler = [dict(type="CosineAnnealingLR", by_epoch=True, begin=0, end=max_epochs, eta_min=1e-6)]
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
 
-default_hooks = dict(
-    timer=dict(type="IterTimerHook"),
-    logger=dict(type="LoggerHook", interval=20),
-    param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(type="CheckpointHook", interval=1, max_keep_ckpts=1, save_best="cls/auc", rule="greater"),
-    sampler_seed=dict(type="DistSamplerSeedHook"),
-)
-env_cfg = dict(
-    cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0), dist_cfg=dict(backend="nccl")
-)
-visualizer = dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend"), dict(type="TensorboardVisBackend")])
-log_processor = dict(by_epoch=True)
-log_level = "INFO"
-load_from = None
-resume = False
-randomness = dict(seed=0)
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(save_best="cls/auc", rule="greater"))

@@ -19,10 +19,9 @@
 # coupled L2: lambda * w added to the gradient), set per config in optim_wrapper.optimizer.weight_decay.
 # Batch size: not in the write-up; 16 (281 training images -> 18 iterations per epoch).
 # No learning-rate schedule (constant lr, as the write-up describes none); the best validation epoch is kept.
-engine = "mmengine"
-default_scope = "cxrdet"
-
+_base_ = ["../../_base_/custom_runtime.py"]
 data_root = None  # set by --data-root
+
 crop_size = 400
 num_classes = 2
 batch_size = 16
@@ -66,22 +65,5 @@ model = dict(type="ImageClassifier", data_preprocessor=data_preprocessor, log_ac
 optim_wrapper = dict(type="OptimWrapper", optimizer=dict(type="Adam", lr=1e-4, betas=(0.9, 0.999), weight_decay=0.0))
 max_epochs = 100
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
 
-default_hooks = dict(
-    timer=dict(type="IterTimerHook"),
-    logger=dict(type="LoggerHook", interval=10),
-    param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(type="CheckpointHook", interval=1, max_keep_ckpts=1, save_best="cls/accuracy", rule="greater"),
-    sampler_seed=dict(type="DistSamplerSeedHook"),
-)
-env_cfg = dict(
-    cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0), dist_cfg=dict(backend="nccl")
-)
-visualizer = dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend"), dict(type="TensorboardVisBackend")])
-log_processor = dict(by_epoch=True)
-log_level = "INFO"
-load_from = None
-resume = False
-randomness = dict(seed=0)
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(save_best="cls/accuracy", rule="greater"))
