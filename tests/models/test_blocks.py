@@ -16,6 +16,8 @@ from torch import nn
 
 from cxrdet.models.blocks import CBAM, ChannelGate, IncRes1, IncRes2, SpatialGate
 
+pytestmark = pytest.mark.usefixtures("cxrdet_scope")  # builds in cxrdet's scope (tests/models/conftest.py)
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():

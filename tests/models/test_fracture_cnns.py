@@ -23,6 +23,8 @@ from torch import nn
 from cxrdet.models.classifiers import VGG, AlexNet, ClsHead, ImageClassifier, ResNet
 from cxrdet.registry import MODELS
 
+pytestmark = pytest.mark.usefixtures("cxrdet_scope")  # builds in cxrdet's scope (tests/models/conftest.py)
+
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "fracture"
 
 # The seed's "final model" table: (layer type, output shape without the batch, parameters).

@@ -17,6 +17,8 @@ from cxrdet.errors import ConfigError, InputError
 from cxrdet.models.classifiers import VGG, AlexNet, ClsHead, ImageClassifier, ResNet, TimmBackbone
 from cxrdet.registry import MODELS
 
+pytestmark = pytest.mark.usefixtures("cxrdet_scope")  # builds in cxrdet's scope (tests/models/conftest.py)
+
 
 def _tiny(num_classes: int = 3, **kwargs) -> ImageClassifier:
     backbone = VGG(stage_widths=(4, 8), convs_per_stage=(1, 1), out="avg")

@@ -20,6 +20,8 @@ from cxrdet.errors import ConfigError, InputError
 from cxrdet.models.classifiers import ClsHead, ImageClassifier, TimmBackbone
 from cxrdet.registry import MODELS
 
+pytestmark = pytest.mark.usefixtures("cxrdet_scope")  # builds in cxrdet's scope (tests/models/conftest.py)
+
 NAME = "test_efficientnet"  # timm's tiny EfficientNet (the winners' family at test size)
 
 

@@ -21,6 +21,8 @@ from cxrdet.models.blocks import CBAM
 from cxrdet.models.bone_age import NUM_AGE_CLASSES, TJNet, age_to_class, class_centres, expected_age
 from cxrdet.models.layer_table import format_layer_table, layer_table, parse_layer_table
 
+pytestmark = pytest.mark.usefixtures("cxrdet_scope")  # builds in cxrdet's scope (tests/models/conftest.py)
+
 CONFIG_DIR = Path(__file__).parents[2] / "configs" / "bone_age"
 FULL_CONFIG = CONFIG_DIR / "tjnet_512-e100_rsna.py"
 CONFIGS = sorted(CONFIG_DIR.glob("*.py"))
