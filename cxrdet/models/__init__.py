@@ -6,5 +6,6 @@ with its heads and backbones: AlexNet, VGG, ResNet of the fracture write-up, tim
 Importing this package registers them; it is the ``locations`` entry of :data:`cxrdet.registry.MODELS`.
 """
 
-from cxrdet.models import blocks, bone_age, classifiers  # noqa: F401  (register cxrdet's custom models)
-from cxrdet.models import efficientdet  # noqa: F401  (registers cxrdet.EfficientDet, BiFPN, EfficientDetHead)
+# Importing the subpackages registers their components: cxrdet's custom models, and EfficientDet's parts
+# (cxrdet.EfficientDet, BiFPN, EfficientDetHead) for mmdet configs.
+from cxrdet.models import blocks, bone_age, classifiers, efficientdet  # noqa: F401

@@ -56,8 +56,8 @@ def _sample(**fields):
 def test_prediction_rows_of_a_classifier_and_of_bone_age():
     cls = _sample(pred_score=torch.tensor([0.2, 0.8]), pred_label=torch.tensor(1), gt_label=torch.tensor(0))
     (row,) = prediction_rows([cls], ("normal", "abnormal"))
-    assert row == {"image_id": "img7", "p_normal": pytest.approx(0.2), "p_abnormal": pytest.approx(0.8), "label": "abnormal",
-                   "gt_label": "normal"}  # fmt: skip
+    expected = {"image_id": "img7", "p_normal": pytest.approx(0.2), "p_abnormal": pytest.approx(0.8)}
+    assert row == {**expected, "label": "abnormal", "gt_label": "normal"}
     age = _sample(pred_age=torch.tensor(30.0), pred_male=torch.tensor(0.25), gt_age=torch.tensor(27.0))
     (row,) = prediction_rows([age], None)
     assert row["boneage_months"] == 30.0 and row["boneage_years"] == 2.5 and row["p_male"] == 0.25
