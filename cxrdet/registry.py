@@ -2,10 +2,12 @@
 
 Configs with ``default_scope='cxrdet'`` find cxrdet's components (and mmengine's through the parent);
 configs in mmdet's scope reach them as ``type='cxrdet.Name'`` (mmengine imports ``cxrdet.registry`` for an
-unknown scope). Components register lazily: a lookup imports the ``locations`` packages first. Every other
-registry the Runner builds from (optimizers, schedulers, loops, visualizers, samplers, ...) has a child here
-too, without components of its own, so that a ``cxrdet``-scope run finds mmengine's through it (as mmdet's
-own registry module does) instead of warning for each one.
+unknown scope). Components register lazily: a lookup imports the ``locations`` packages first. The other
+registries mmengine's Runner builds from (optimizers, schedulers, loops, visualizers, samplers, ...) have a
+child here too, without components of its own, so that a ``cxrdet``-scope run finds mmengine's through it (as
+mmdet's own registry module does) instead of warning for each one. Not TASK_UTILS: mmdet's anchor generators
+and assigners live in mmdet's, and a ``cxrdet`` child there would hide them whenever a ``cxrdet``-scope run
+left its scope current (mmengine then falls back to the registry it was asked).
 """
 
 from mmengine import registry as root
@@ -44,9 +46,7 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
 )
 PARAM_SCHEDULERS = Registry("parameter scheduler", parent=root.PARAM_SCHEDULERS, scope="cxrdet")
 EVALUATOR = Registry("evaluator", parent=root.EVALUATOR, scope="cxrdet")
-TASK_UTILS = Registry("task util", parent=root.TASK_UTILS, scope="cxrdet")
 VISUALIZERS = Registry("visualizer", parent=root.VISUALIZERS, scope="cxrdet")
 VISBACKENDS = Registry("vis_backend", parent=root.VISBACKENDS, scope="cxrdet")
 LOG_PROCESSORS = Registry("log_processor", parent=root.LOG_PROCESSORS, scope="cxrdet")
-INFERENCERS = Registry("inferencer", parent=root.INFERENCERS, scope="cxrdet")
 FUNCTIONS = Registry("function", parent=root.FUNCTIONS, scope="cxrdet")

@@ -9,10 +9,11 @@ the best checkpoint and its score come from mmengine's CheckpointHook). Its subc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,23 @@ def best_metric_of(cfg) -> str | None:
     checkpoint = (cfg.get("default_hooks") or {}).get("checkpoint") or {}
     best = checkpoint.get("save_best")
     return None if best in (None, "auto") else str(best if isinstance(best, str) else best[0])
+
+
+@contextlib.contextmanager
+def default_scope_kept() -> Iterator[None]:
+    """mmengine's current ``DefaultScope`` after the block is the one before it.
+
+    A Runner makes its config's ``default_scope`` the process's current scope for good; after a ``cxrdet``-scope
+    run, mmdet code that builds from mmdet's registries without naming a scope would look in cxrdet's. mmengine's
+    own ``DefaultScope.overwrite_default_scope`` restores the same way (the instances dict as it was).
+    """
+    from mmengine.registry import DefaultScope
+
+    saved = DefaultScope._instance_dict.copy()
+    try:
+        yield
+    finally:
+        DefaultScope._instance_dict = saved
 
 
 class RunnerEngine(Engine):
@@ -126,15 +144,16 @@ class RunnerEngine(Engine):
 
         split_dir = Path(cfg.work_dir)
         start = time.perf_counter()
-        if "runner_type" in cfg:
-            from mmengine.registry import RUNNERS
+        with default_scope_kept():
+            if "runner_type" in cfg:
+                from mmengine.registry import RUNNERS
 
-            runner = RUNNERS.build(cfg)
-        else:
-            runner = Runner.from_cfg(cfg)
-        trusted = [split_dir] + ([cfg.load_from] if cfg.get("load_from") else [])
-        with trusted_checkpoints(trusted):
-            runner.train()
+                runner = RUNNERS.build(cfg)
+            else:
+                runner = Runner.from_cfg(cfg)
+            trusted = [split_dir] + ([cfg.load_from] if cfg.get("load_from") else [])
+            with trusted_checkpoints(trusted):
+                runner.train()
         best = runner.message_hub.get_info("best_ckpt")
         score = runner.message_hub.get_info("best_score")
         last = split_dir / "last_checkpoint"

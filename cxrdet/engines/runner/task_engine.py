@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cxrdet.engines.base import PredictResult, TrainResult
-from cxrdet.engines.runner.runner_engine import RunnerEngine, best_metric_of
+from cxrdet.engines.runner.runner_engine import RunnerEngine, best_metric_of, default_scope_kept
 from cxrdet.errors import ConfigError
 from cxrdet.structures import DatasetMeta
 
@@ -240,9 +240,10 @@ class TaskEngine(RunnerEngine):
             if "plot_dir" in evaluator and not evaluator["plot_dir"]:
                 evaluator["plot_dir"] = str(cfg.work_dir)  # a metric that draws (e.g. bone age per age group)
         cfg.load_from, cfg.resume = str(Path(checkpoint).resolve()), False
-        runner = Runner.from_cfg(cfg)
-        with trusted_checkpoints([checkpoint]):
-            metrics = runner.test()
+        with default_scope_kept():
+            runner = Runner.from_cfg(cfg)
+            with trusted_checkpoints([checkpoint]):
+                metrics = runner.test()
         report = next((m.last_report for m in runner.test_evaluator.metrics if getattr(m, "last_report", None)), None)
         parameters = sum(p.numel() for p in runner.model.parameters())
         return TaskTestResult({k: float(v) for k, v in (metrics or {}).items()}, report, parameters, split)
