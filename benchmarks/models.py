@@ -121,7 +121,11 @@ def main() -> int:
         rows.append(row)
 
     print(f"GFLOPs at each config's input size: mmdet = {MMDET_CONVENTION}; UL = {ULTRALYTICS_CONVENTION}")
-    print(f"training: CPU, batch {args.batch}, {args.iters} timed iterations, fastest of {args.rounds} runs per tool")
+    at = f"{args.size} px" if args.size else "each config's own size"
+    print(
+        f"training: CPU at {at}, batch {args.batch}, {args.iters} timed iterations, fastest of {args.rounds} runs per "
+        "tool ('size' is the config's own input size, of the parameter and GFLOPs columns)"
+    )
     head = (
         f"{'config':<44} {'params':>12} {'size':>5} {'GFLOPs':>8} {'GFLOPs':>8} {'Runner':>8} {'plain':>8} {'ratio':>6}"
     )
