@@ -15,6 +15,7 @@ import pandas as pd
 from cxrdet.errors import InputError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", *DICOM_SUFFIXES)  # what image-level models read (find_images)
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class SourceImage:
     Attributes:
         image_id: the DICOM's file stem.
         path: a DICOM file or a converted PNG.
-        kind: ``"dicom"`` or ``"png"``.
+        kind: ``"dicom"`` or ``"png"`` (:func:`find_images`: ``"dicom"`` or ``"image"``).
         original_height, original_width: the DICOM's size, for PNGs (from ``meta.csv``); None for DICOMs.
         height, width: the PNG's size, for PNGs (from ``meta.csv``); None for DICOMs.
     """
@@ -112,3 +113,26 @@ def find_sources(source: str | os.PathLike) -> list[SourceImage]:
     if stems.duplicated().any():
         raise InputError(source, f"image id {stems[stems.duplicated()].iloc[0]!r} is used by two files")
     return [SourceImage(f.stem, f, "dicom") for f in files]
+
+
+def find_images(source: str | os.PathLike) -> list[SourceImage]:
+    """PNG/JPEG/DICOM files: ``source`` itself, or every such file under the folder ``source`` (recursively).
+
+    Raises:
+        InputError: no such file or folder, no image in it, or two files with one stem.
+    """
+    source = Path(source)
+    if source.is_file():
+        files = [source]
+    elif source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    else:
+        raise InputError(source, "no such file or folder")
+    if not files:
+        raise InputError(source, f"no {'/'.join(IMAGE_SUFFIXES)} images in it")
+    seen: dict[str, Path] = {}
+    for f in files:
+        if f.stem in seen:
+            raise InputError(f, f"image id {f.stem!r} is also used by {seen[f.stem]}")
+        seen[f.stem] = f
+    return [SourceImage(f.stem, f, "dicom" if f.suffix.lower() in DICOM_SUFFIXES else "image") for f in files]

@@ -66,20 +66,20 @@ def test_prediction_rows_of_a_classifier_and_of_bone_age():
 
 
 def test_image_files_are_found_recursively_and_ids_must_be_unique(tmp_path):
-    from cxrdet.engines.runner.task_engine import find_image_files
     from cxrdet.errors import InputError
+    from cxrdet.io.sources import find_images
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for p in (tmp_path / "a" / "x.png", tmp_path / "b" / "y.JPG", tmp_path / "b" / "z.dcm", tmp_path / "note.txt"):
         p.write_bytes(b"")
-    found = find_image_files(tmp_path)
+    found = find_images(tmp_path)
     assert [(f.image_id, f.kind) for f in found] == [("x", "image"), ("y", "image"), ("z", "dicom")]
     (tmp_path / "b" / "x.jpeg").write_bytes(b"")
     with pytest.raises(InputError, match="also used by"):
-        find_image_files(tmp_path)
+        find_images(tmp_path)
     with pytest.raises(InputError, match="no such file"):
-        find_image_files(tmp_path / "missing")
+        find_images(tmp_path / "missing")
 
 
 def test_every_loader_reads_its_subset_of_the_split(tmp_path):

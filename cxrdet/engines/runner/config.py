@@ -176,6 +176,13 @@ def resume_source(split_dir: Path, resume: bool | str | None) -> Path | None:
     return path
 
 
+def copy_config(cfg):
+    """A deep copy of a loaded mmengine ``Config`` (same file name)."""
+    from mmengine.config import Config
+
+    return Config(cfg.to_dict(), filename=cfg.filename)
+
+
 def run_config(
     cfg,
     split: str,
@@ -193,11 +200,9 @@ def run_config(
     ``best_metric`` (None: the config's own ``save_best``), the weights-only hook with ``record``, ``resume`` /
     ``load_from`` (a local file, checked) and the ``launcher``. The data of the split is set by the caller.
     """
-    from mmengine.config import Config
-
     if launcher not in LAUNCHERS:
         raise ConfigError(f"--launcher {launcher!r}: expected one of {', '.join(LAUNCHERS)}")
-    out = Config(cfg.to_dict(), filename=cfg.filename)
+    out = copy_config(cfg)
     out.work_dir = str(work_dir)
     out.experiment_name = f"{experiment}_{split}"
     if isinstance(out.get("visualizer"), dict):

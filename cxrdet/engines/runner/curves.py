@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mmengine.hooks import Hook
 
+from cxrdet.engines.runner.hooks import epoch_based, steps_done
 from cxrdet.registry import HOOKS
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,7 @@ class TrainingCurvesHook(Hook):
             return
         import pandas as pd
 
-        by_epoch = runner.train_loop.__class__.__name__.startswith("Epoch")
-        done = int(runner.epoch) if by_epoch else int(runner.iter)
+        done = steps_done(runner)
         if done == 0:
             return
         try:
@@ -73,8 +73,7 @@ class TrainingCurvesHook(Hook):
             if number is not None:
                 self._sums[key] += number
                 self._counts[key] += 1
-        by_epoch = runner.train_loop.__class__.__name__.startswith("Epoch")
-        if not by_epoch and (runner.iter + 1) % self.interval == 0:
+        if not epoch_based(runner) and (runner.iter + 1) % self.interval == 0:
             self._flush(runner.iter + 1)
 
     def _flush(self, step: int) -> None:
@@ -87,8 +86,7 @@ class TrainingCurvesHook(Hook):
         self._flush(int(runner.epoch) + 1)  # mmengine counts the epoch as done after this hook
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        by_epoch = runner.train_loop.__class__.__name__.startswith("Epoch")
-        step = int(runner.epoch) if by_epoch else int(runner.iter)
+        step = steps_done(runner)
         for key, value in (metrics or {}).items():
             number = _number(value)
             if number is not None:

@@ -57,14 +57,14 @@ def run_pipeline(cfg, path: str | Path, image_id: str) -> tuple[dict, np.ndarray
     from mmengine.registry import DefaultScope
 
     import cxrdet.datasets  # noqa: F401 - registers cxrdet's transforms
-    from cxrdet.engines.runner.task_predict import test_pipeline_cfg
+    from cxrdet.engines.runner.model import test_pipeline_steps
     from cxrdet.registry import TRANSFORMS
 
     results: dict = {"img_path": str(path), "img_id": str(image_id)}
     image = None
     geometry = None
     with DefaultScope.overwrite_default_scope(str(cfg.get("default_scope") or "cxrdet")):
-        for step_cfg in test_pipeline_cfg(cfg):
+        for step_cfg in test_pipeline_steps(cfg):
             kind = str(step_cfg.get("type"))
             step = TRANSFORMS.build(copy.deepcopy(step_cfg))
             before = results["img"].shape[:2] if "img" in results else None

@@ -40,6 +40,16 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def epoch_based(runner) -> bool:
+    """Whether the runner's training loop counts epochs (else iterations)."""
+    return runner.train_loop.__class__.__name__.startswith("Epoch")
+
+
+def steps_done(runner) -> int:
+    """Finished epochs of an epoch-based loop, finished iterations of an iteration-based one."""
+    return int(runner.epoch) if epoch_based(runner) else int(runner.iter)
+
+
 def weights_path(checkpoint: str | Path) -> Path:
     """``X.pth`` -> ``X_weights.pth``."""
     checkpoint = Path(checkpoint)
@@ -97,7 +107,7 @@ class WeightsOnlyCheckpointHook(Hook):
                 log.debug("weights-only checkpoint %s", weights)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if not runner.train_loop.__class__.__name__.startswith("Epoch"):
+        if not epoch_based(runner):
             self._sync(runner)
 
     def after_train_epoch(self, runner) -> None:

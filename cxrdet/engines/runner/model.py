@@ -168,16 +168,27 @@ def _drop_init(node: Any) -> None:
             _drop_init(value)
 
 
-def _pipeline_cfg(cfg) -> list:
+def test_pipeline_steps(cfg) -> list[dict]:
+    """The test (else val) dataset's pipeline of a loaded config (else its ``test_pipeline``), as copied dicts."""
     from cxrdet.engines.runner.config import leaf_datasets
 
     loader = cfg.get("test_dataloader") or cfg.get("val_dataloader") or {}
     for dataset in leaf_datasets(loader.get("dataset")):
         if dataset.get("pipeline"):
-            return copy.deepcopy(list(dataset["pipeline"]))
+            return [dict(s) for s in copy.deepcopy(list(dataset["pipeline"]))]
     if cfg.get("test_pipeline"):
-        return copy.deepcopy(list(cfg.test_pipeline))
+        return [dict(s) for s in copy.deepcopy(list(cfg.test_pipeline))]
     raise ConfigError("the config has no test pipeline (test_dataloader.dataset.pipeline or test_pipeline)")
+
+
+def torch_device(device: str | None) -> str:
+    """``cpu``, ``0`` / ``cuda:0`` -> a torch device string (None or empty: CUDA when available, else CPU)."""
+    import torch
+
+    if device in (None, ""):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(device)
+    return f"cuda:{device}" if device.isdigit() else device
 
 
 def test_pipeline(cfg, imgsz: int | None = None):
@@ -188,7 +199,7 @@ def test_pipeline(cfg, imgsz: int | None = None):
     from mmcv.transforms import Compose
     from mmengine.registry import DefaultScope
 
-    steps = [dict(s) for s in _pipeline_cfg(cfg)]
+    steps = test_pipeline_steps(cfg)
     load = steps[0]
     if "Load" not in str(load.get("type")) or "Image" not in str(load.get("type")):
         raise ConfigError(f"the test pipeline starts with {load.get('type')!r}, not an image loading transform")

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.engines.base import PredictResult
-from cxrdet.engines.runner.model import build_model, detector_class_ids, test_pipeline
+from cxrdet.engines.runner.model import build_model, detector_class_ids, test_pipeline, torch_device
 from cxrdet.errors import ConfigError, CxrdetError, InputError
 from cxrdet.io.sources import SourceImage
 from cxrdet.preprocess.geometry import Resize
@@ -164,15 +164,6 @@ def read_all(reader: Reader, items: list[SourceImage], workers: int, timeout: fl
         yield Loaded(item.image_id, None, None, result.describe("decoder")) if isinstance(result, Crashed) else result
 
 
-def _device(device: str | None) -> str:
-    import torch
-
-    if device in (None, ""):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    device = str(device)
-    return f"cuda:{device}" if device.isdigit() else device
-
-
 def _forward(model, pipeline, loaded: list[Loaded], flip: bool) -> list:
     from mmengine.dataset import pseudo_collate
 
@@ -277,7 +268,7 @@ def predict(
             "pass --png-size (the --size of cxrdet convert) to predict on DICOMs"
         )
     model = build_model(
-        cfg, checkpoint, _device(opts.device), opts.conf, opts.iou, opts.max_det, len(meta.finding_classes)
+        cfg, checkpoint, torch_device(opts.device), opts.conf, opts.iou, opts.max_det, len(meta.finding_classes)
     )
     load_cfg, pipeline, imgsz = test_pipeline(cfg, opts.imgsz)
     reader = Reader(load_cfg, str(cfg.get("default_scope") or "mmdet"), int(png_size or 0), int(bit_depth))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cxrdet.engines.base import PredictResult, TrainResult
+from cxrdet.engines.runner.config import copy_config
 from cxrdet.engines.runner.runner_engine import RunnerEngine, best_metric_of, default_scope_kept
 from cxrdet.errors import ConfigError
 from cxrdet.structures import DatasetMeta
@@ -28,7 +29,6 @@ from cxrdet.structures import DatasetMeta
 log = logging.getLogger(__name__)
 
 ENGINE = "mmengine"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 
 
 @dataclass
@@ -53,40 +53,6 @@ class TaskTestResult:
         out += [f"{key}: {value:.4f}" for key, value in self.metrics.items() if isinstance(value, (int, float))]
         out.append(f"parameters: {self.parameters:,}")
         return out
-
-
-@dataclass(frozen=True)
-class ImageFile:
-    """One image to predict: its id (the file stem) and path."""
-
-    image_id: str
-    path: Path
-    kind: str = "image"
-
-
-def find_image_files(source: str | os.PathLike) -> list[ImageFile]:
-    """PNG/JPEG/DICOM files: ``source`` itself, or every such file under the folder ``source`` (recursively).
-
-    Raises:
-        InputError: no such file or folder, no image in it, or two files with one stem.
-    """
-    from cxrdet.errors import InputError
-
-    source = Path(source)
-    if source.is_file():
-        files = [source]
-    elif source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    else:
-        raise InputError(source, "no such file or folder")
-    if not files:
-        raise InputError(source, f"no {'/'.join(IMAGE_SUFFIXES)} images in it")
-    seen: dict[str, Path] = {}
-    for f in files:
-        if f.stem in seen:
-            raise InputError(f, f"image id {f.stem!r} is also used by {seen[f.stem]}")
-        seen[f.stem] = f
-    return [ImageFile(f.stem, f, "dicom" if f.suffix.lower() in (".dcm", ".dicom") else "image") for f in files]
 
 
 class TaskEngine(RunnerEngine):
@@ -180,16 +146,17 @@ class TaskEngine(RunnerEngine):
     # ------------------------------------------------------------------ inference
 
     def _model(self, checkpoint, device: str | None = None):
+        from cxrdet.engines.runner.model import torch_device
         from cxrdet.engines.runner.task_model import load_task_model
-        from cxrdet.engines.runner.task_predict import default_device
 
-        return load_task_model(self.runner_cfg, checkpoint, default_device(device or self.cfg.get("device")))
+        return load_task_model(self.runner_cfg, checkpoint, torch_device(device or self.cfg.get("device")))
 
     def classes(self, checkpoint) -> tuple[str, ...] | None:
-        """The class names ``checkpoint`` was trained with (mmengine records the dataset's metainfo)."""
-        from cxrdet.engines.runner.model import read_checkpoint
+        """The class names ``checkpoint`` was trained with (mmengine records the dataset's metainfo); the file is
+        read once per version (:func:`~cxrdet.engines.runner.model.record_of`)."""
+        from cxrdet.engines.runner.model import record_of
 
-        names = ((read_checkpoint(checkpoint).get("meta") or {}).get("dataset_meta") or {}).get("classes")
+        names = record_of(checkpoint).get("detector_classes")
         return tuple(str(n) for n in names) if names else None
 
     def checkpoint_meta(self, checkpoint: str | os.PathLike) -> DatasetMeta | None:
@@ -197,7 +164,9 @@ class TaskEngine(RunnerEngine):
         return DatasetMeta(names, None) if names else None
 
     def sources(self, source: str | os.PathLike) -> list:
-        return find_image_files(source)
+        from cxrdet.io.sources import find_images
+
+        return find_images(source)
 
     def predict(self, checkpoint: str | os.PathLike, items: Sequence, **options: Any) -> PredictResult:
         """Options: ``batch``, ``device``, ``progress`` (others of ``cxrdet predict`` do not apply and are ignored)."""
@@ -253,7 +222,7 @@ class TaskEngine(RunnerEngine):
         from cxrdet.engines.runner.task_predict import dataset_of, predict_dataset, rows_frame
         from cxrdet.io.atomic import write_csv
 
-        cfg = _copy(self.runner_cfg)
+        cfg = copy_config(self.runner_cfg)
         set_task_split(cfg, split, self.data_root())
         rows = predict_dataset(self._model(checkpoint), dataset_of(cfg, "val_dataloader"))
         out = Path(out)
@@ -274,7 +243,7 @@ class TaskEngine(RunnerEngine):
         torch.manual_seed(0 if seed is None else int(seed))
         model = build_task_model(self.runner_cfg)
         model.init_weights()
-        cfg = _copy(self.runner_cfg)
+        cfg = copy_config(self.runner_cfg)
         set_task_split(cfg, "all", self.data_root())
         classes = (dataset_of(cfg, "val_dataloader").metainfo or {}).get("classes")
         meta = {"cxrdet": {"engine": ENGINE, "split": "untrained"}}
@@ -296,19 +265,12 @@ class TaskEngine(RunnerEngine):
         return f"{name}{f' at {size} px' if size else ''}" + (f", {epochs} epochs" if epochs else "")
 
 
-def _copy(cfg):
-    """A deep copy of a loaded mmengine ``Config``."""
-    from mmengine.config import Config
-
-    return Config(cfg.to_dict(), filename=cfg.filename)
-
-
 def _input_size(cfg) -> int | None:
     """The test pipeline's final size (its last Resize / CenterCrop), or None."""
-    from cxrdet.engines.runner.task_predict import test_pipeline_cfg
+    from cxrdet.engines.runner.model import test_pipeline_steps
 
     try:
-        steps = test_pipeline_cfg(cfg)
+        steps = test_pipeline_steps(cfg)
     except ConfigError:
         return None
     size = None

@@ -16,19 +16,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from cxrdet.engines.runner.config import leaf_datasets
+from cxrdet.engines.runner.model import test_pipeline_steps
 from cxrdet.engines.runner.task_model import prediction_rows
 from cxrdet.errors import ConfigError, CxrdetError
 
 log = logging.getLogger(__name__)
-
-
-def test_pipeline_cfg(cfg) -> list[dict]:
-    """The test (else val) dataset's pipeline of a loaded config."""
-    for loader in ("test_dataloader", "val_dataloader"):
-        for dataset in leaf_datasets((cfg.get(loader) or {}).get("dataset")):
-            if dataset.get("pipeline"):
-                return [dict(s) for s in copy.deepcopy(list(dataset["pipeline"]))]
-    raise ConfigError("the config has no test pipeline (test_dataloader.dataset.pipeline)")
 
 
 def build_pipeline(cfg):
@@ -39,7 +31,7 @@ def build_pipeline(cfg):
     import cxrdet.datasets  # noqa: F401 - registers cxrdet's transforms
 
     with DefaultScope.overwrite_default_scope(str(cfg.get("default_scope") or "cxrdet")):
-        return Compose(test_pipeline_cfg(cfg))
+        return Compose(test_pipeline_steps(cfg))
 
 
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -106,16 +98,6 @@ def rows_frame(rows: list[dict[str, Any]]):
         frame["image_id"] = []
     columns = ["image_id"] + [c for c in frame.columns if c != "image_id"]
     return frame[columns].fillna(value=math.nan)
-
-
-def default_device(device: str | None) -> str:
-    """``cpu``, ``0`` / ``cuda:0`` -> a torch device string (None: CUDA when available)."""
-    import torch
-
-    if device in (None, ""):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    device = str(device)
-    return f"cuda:{device}" if device.isdigit() else device
 
 
 def dataset_of(cfg, loader: str = "val_dataloader"):
