@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cxrdet.benchmarking.training import LOADERS, TrainSpeed, _leaves, one_logged_epoch
+from cxrdet.benchmarking.training import TrainSpeed, bench_datasets, one_logged_epoch
 
 TASK_DIRS = ("configs/fracture", "configs/bone_age", "configs/classifier")
 
@@ -59,16 +59,9 @@ def task_bench_config(
 
     cfg = read_config(resolve_path(config), options)
     cfg.data_root = str(Path(data_root).resolve())
-    for name in LOADERS:
-        loader = cfg.get(name)
-        if not loader:
-            continue
-        loader.update(num_workers=0, persistent_workers=False)
-        if name == "train_dataloader":
-            loader["batch_size"] = int(batch)
-        for dataset in _leaves(loader.get("dataset")):
-            if "pipeline" in dataset:
-                dataset["pipeline"] = _resize(dataset["pipeline"], size)
+    for dataset in bench_datasets(cfg, batch):
+        if "pipeline" in dataset:
+            dataset["pipeline"] = _resize(dataset["pipeline"], size)
     one_logged_epoch(cfg)
     cfg.visualizer = dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend")])
     cfg.pop("param_scheduler", None)

@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,14 +93,19 @@ def _resize_pipeline(pipeline: Sequence[Any], size: int) -> list:
     return out
 
 
-def _leaves(dataset: Any) -> list:
-    if dataset is None:
-        return []
-    if "datasets" in dataset:
-        return [leaf for child in dataset["datasets"] for leaf in _leaves(child)]
-    if "dataset" in dataset:
-        return _leaves(dataset["dataset"])
-    return [dataset]
+def bench_datasets(cfg, batch: int) -> Iterator[Any]:
+    """Sets every loader of ``cfg`` to load in the main process and the training one to ``batch`` images (in
+    place); yields each loader's datasets (inside wrappers) for the caller's changes."""
+    for name in LOADERS:
+        loader = cfg.get(name)
+        if not loader:
+            continue
+        loader.update(num_workers=0, persistent_workers=False)
+        if name == "train_dataloader":
+            loader["batch_size"] = int(batch)
+        from cxrdet.engines.runner.config import leaf_datasets
+
+        yield from leaf_datasets(loader.get("dataset"))
 
 
 def one_logged_epoch(cfg) -> None:
@@ -138,17 +143,10 @@ def bench_config(
     cfg = read_config(resolve_path(config), options)
     root = str(Path(data_root).resolve())
     cfg.data_root = root
-    for name in LOADERS:
-        loader = cfg.get(name)
-        if not loader:
-            continue
-        loader.update(num_workers=0, persistent_workers=False)
-        if name == "train_dataloader":
-            loader["batch_size"] = int(batch)
-        for dataset in _leaves(loader.get("dataset")):
-            dataset.update(data_root=root, ann_file=ann_file)
-            if "pipeline" in dataset:
-                dataset["pipeline"] = _resize_pipeline(dataset["pipeline"], size)
+    for dataset in bench_datasets(cfg, batch):
+        dataset.update(data_root=root, ann_file=ann_file)
+        if "pipeline" in dataset:
+            dataset["pipeline"] = _resize_pipeline(dataset["pipeline"], size)
     for key in ("train_pipeline", "test_pipeline"):
         if key in cfg:
             cfg[key] = _resize_pipeline(cfg[key], size)
