@@ -46,13 +46,13 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         raise ConfigError(f"--alpha {args.alpha}: expected a value in [0, 1]")
     engine = engine_of_config(resolve_path(args.config), {"device": args.device} if args.device else None)
-    if not hasattr(engine, "sources") or engine.name != "mmengine":
+    if engine.name != "mmengine":
         raise ConfigError(f"{args.config}: explain needs an image-level model (engine='mmengine'), not {engine.name!r}")
     check_output_dir(args.out, "--out", inputs=[args.config, args.checkpoint, *args.images])
     if args.out.is_dir() and any(args.out.iterdir()) and not args.overwrite:
         raise InputError(args.out, "is not empty; give --overwrite to replace the maps in it")
     items = [item for source in args.images for item in engine.sources(source)]
-    model = engine._model(args.checkpoint, args.device)
+    model = engine.load_model(args.checkpoint, args.device)
     classes = engine.classes(args.checkpoint)
     layer = model.cam_layer
     rows, failed = [], 0

@@ -145,7 +145,8 @@ class TaskEngine(RunnerEngine):
 
     # ------------------------------------------------------------------ inference
 
-    def _model(self, checkpoint, device: str | None = None):
+    def load_model(self, checkpoint, device: str | None = None):
+        """The config's model with ``checkpoint``'s weights, in eval mode on ``device`` (None: the engine's)."""
         from cxrdet.engines.runner.model import torch_device
         from cxrdet.engines.runner.task_model import load_task_model
 
@@ -172,7 +173,7 @@ class TaskEngine(RunnerEngine):
         """Options: ``batch``, ``device``, ``progress`` (others of ``cxrdet predict`` do not apply and are ignored)."""
         from cxrdet.engines.runner.task_predict import build_pipeline, predict_files, rows_frame
 
-        model = self._model(checkpoint, options.get("device"))
+        model = self.load_model(checkpoint, options.get("device"))
         classes = self.classes(checkpoint)
         rows, failures, seconds = predict_files(
             model,
@@ -224,7 +225,7 @@ class TaskEngine(RunnerEngine):
 
         cfg = copy_config(self.runner_cfg)
         set_task_split(cfg, split, self.data_root())
-        rows = predict_dataset(self._model(checkpoint), dataset_of(cfg, "val_dataloader"))
+        rows = predict_dataset(self.load_model(checkpoint), dataset_of(cfg, "val_dataloader"))
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         write_csv(out, rows_frame(rows))
