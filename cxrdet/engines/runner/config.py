@@ -25,16 +25,25 @@ BEST_METRIC = "vindr/mAP"
 LAUNCHERS = ("none", "pytorch")
 
 
+def check_split(split: str) -> str:
+    """``all`` or ``foldK``.
+
+    Raises:
+        ConfigError: another name.
+    """
+    if split != "all" and not re.fullmatch(r"fold\d+", split):
+        raise ConfigError(f"split {split!r}: expected foldK or all")
+    return split
+
+
 def ann_files(split: str) -> dict[str, str]:
     """The COCO files (relative to ``data_root``) of a split: train, val and test loaders."""
-    if split == "all":
+    if check_split(split) == "all":
         return {
             "train_dataloader": "coco/all.json",
             "val_dataloader": "coco/all.json",
             "test_dataloader": "coco/all.json",
         }
-    if not re.fullmatch(r"fold\d+", split):
-        raise ConfigError(f"split {split!r}: expected foldK or all")
     return {
         "train_dataloader": f"coco/{split}_train.json",
         "val_dataloader": f"coco/{split}_val.json",

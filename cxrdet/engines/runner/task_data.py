@@ -10,26 +10,14 @@ validation subset) and asks the training dataset's class which splits its data r
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
-from cxrdet.engines.runner.config import leaf_datasets
+from cxrdet.engines.runner.config import check_split, leaf_datasets
 from cxrdet.errors import ConfigError
 
 SUBSETS = {"train_dataloader": "train", "val_dataloader": "val", "test_dataloader": "val"}
 _NOT_SPLIT_OPTIONS = ("type", "pipeline", "split", "subset", "data_root", "serialize_data", "lazy_init", "test_mode")
-
-
-def check_split(split: str) -> str:
-    """``all`` or ``foldK``.
-
-    Raises:
-        ConfigError: another name.
-    """
-    if split != "all" and not re.fullmatch(r"fold\d+", split):
-        raise ConfigError(f"split {split!r}: expected foldK or all")
-    return split
 
 
 def set_task_split(cfg, split: str, data_root: str | Path) -> None:
