@@ -12,6 +12,7 @@ set (:class:`~cxrdet.datasets.vindr_coco.VinDrCocoDataset`), and the task models
 :data:`cxrdet.registry.DATASETS` and :data:`cxrdet.registry.TRANSFORMS`.
 """
 
+from cxrdet.datasets import image_csv, masked_classes, segmentation_folders  # noqa: F401 - register (issue 11)
 from cxrdet.datasets.bone_age_csv import BoneAgeDataset
 from cxrdet.datasets.class_folders import ClassFolderDataset
 from cxrdet.datasets.transforms import LoadGreyImageFromFile, LoadMedicalImage, PackMedicalInputs

@@ -8,4 +8,4 @@ Importing this package registers them; it is the ``locations`` entry of :data:`c
 
 # Importing the subpackages registers their components: cxrdet's custom models, and EfficientDet's parts
 # (cxrdet.EfficientDet, BiFPN, EfficientDetHead) for mmdet configs.
-from cxrdet.models import blocks, bone_age, classifiers, efficientdet  # noqa: F401
+from cxrdet.models import blocks, bone_age, classifiers, efficientdet, feature_gan, gain, segmentation  # noqa: F401
