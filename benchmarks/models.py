@@ -8,7 +8,8 @@ For every config under ``configs/fracture/``, ``configs/bone_age/`` and ``config
 * CPU training images/s of the full-size model through ``cxrdet train`` (mmengine's Runner) against a plain
   PyTorch loop on the same model, data, batch and optimiser, in the same run
   (:mod:`cxrdet.benchmarking.task_training`; target >= 0.9x: the shared Runner must not cost speed). Each
-  tool runs ``--rounds`` times, alternating which goes first; a tool's figure is its fastest run's.
+  tool runs ``--rounds`` times, each run in a fresh process, alternating which goes first; a tool's figure is
+  its fastest run's.
 
     .venv/bin/python benchmarks/models.py [--configs NAME ...] [--size N] [--batch 2] [--iters 10]
         [--rounds 2] [--no-train] [--json OUT]
@@ -65,8 +66,8 @@ def complexity(path: Path) -> dict:
 
 
 def compare_training(path: Path, data_dir: Path, work: Path, size: int | None, batch: int, iters: int, rounds: int):
-    """Fastest run of each tool: ``cxrdet train`` (own process) and the plain loop (this process)."""
-    from cxrdet.benchmarking.task_training import make_task_data, plain_loop_speed, task_bench_config
+    """Fastest run of each tool, each run in a fresh process: ``cxrdet train`` and the plain loop."""
+    from cxrdet.benchmarking.task_training import make_task_data, plain_loop_in_process, task_bench_config
     from cxrdet.benchmarking.training import train_with_cxrdet
     from cxrdet.config import read_config
     from cxrdet.engines.runner.task_engine import _input_size
@@ -83,7 +84,7 @@ def compare_training(path: Path, data_dir: Path, work: Path, size: int | None, b
             if tool == "cxrdet":
                 speed = train_with_cxrdet(cfg, data, work / path.stem / f"cxrdet_{r}", batch, skip=2, timeout=3600)
             else:
-                speed = plain_loop_speed(cfg, data, iters=iters)
+                speed = plain_loop_in_process(cfg, data, iters=iters, timeout=3600)
             best[tool] = max(best.get(tool, 0.0), speed.images_per_second)
     return best
 

@@ -12,13 +12,16 @@ the Runner's cost (target >= 0.9x).
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cxrdet.benchmarking.training import TrainSpeed, bench_datasets, one_logged_epoch
+from cxrdet.benchmarking.training import TrainingError, TrainSpeed, bench_datasets, one_logged_epoch
 
 TASK_DIRS = ("configs/fracture", "configs/bone_age", "configs/classifier")
 
@@ -129,6 +132,28 @@ def plain_loop_speed(
     return TrainSpeed("plain PyTorch loop", tuple(times[skip:]), batch, time.perf_counter() - start_wall)
 
 
+def plain_loop_in_process(
+    config: str | os.PathLike, data_root: str | os.PathLike, iters: int, timeout: float | None = None
+) -> TrainSpeed:
+    """:func:`plain_loop_speed` in a fresh Python process (hidden GPUs: a CPU figure, as ``cxrdet train``'s).
+
+    Raises:
+        TrainingError: the process failed or printed no result (the message has the end of its output).
+    """
+    command = [sys.executable, "-m", __name__, str(Path(config).resolve()), str(Path(data_root).resolve()), str(iters)]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise TrainingError(f"plain PyTorch loop: no end within {timeout:g} s") from None
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
+        raise TrainingError(f"plain PyTorch loop: exit status {proc.returncode}: {tail}")
+    record = json.loads(lines[-1])
+    return TrainSpeed(record["tool"], tuple(record["iteration_seconds"]), record["batch"], record["wall_seconds"])
+
+
 def make_task_data(config: str | os.PathLike, out: str | os.PathLike, n: int, size: int) -> Path:
     """A synthetic example of the config's task (its training dataset's type) with ``n`` images of ``size`` px."""
     from cxrdet.config import read_config, resolve_path
@@ -169,3 +194,8 @@ def make_task_data(config: str | os.PathLike, out: str | os.PathLike, n: int, si
         raise ValueError(f"{config}: no synthetic data for a {kind}")
     (Path(out) / ".done").write_text("")
     return out
+
+
+if __name__ == "__main__":
+    _speed = plain_loop_speed(sys.argv[1], sys.argv[2], iters=int(sys.argv[3]))
+    print(json.dumps({k: getattr(_speed, k) for k in ("tool", "iteration_seconds", "batch", "wall_seconds")}))
