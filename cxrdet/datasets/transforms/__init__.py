@@ -6,7 +6,8 @@ they are once mmcv's transforms are imported (this package imports them, and a l
 """
 
 from cxrdet.datasets.transforms.loading import LoadGreyImageFromFile
+from cxrdet.datasets.transforms.mask_loading import LoadMaskFromFile
 from cxrdet.datasets.transforms.medical_loading import LoadMedicalImage
 from cxrdet.datasets.transforms.packing import PackMedicalInputs
 
-__all__ = ["LoadGreyImageFromFile", "LoadMedicalImage", "PackMedicalInputs"]
+__all__ = ["LoadGreyImageFromFile", "LoadMaskFromFile", "LoadMedicalImage", "PackMedicalInputs"]

@@ -1,7 +1,8 @@
 """Pipeline step 1 of the task models: a PNG (8/16-bit), JPEG or DICOM file -> ``img`` float32 in [0, 1].
 
 8-bit images are divided by 255 and 16-bit PNGs by 65535 (every bit kept: mmcv's own loader reads 8 bits);
-a colour file is turned grey (OpenCV's luma weights). DICOM files (``.dcm``/``.dicom``, or any file with the
+a colour file is turned grey (OpenCV's luma weights), unless ``colour=True`` keeps its R, G, B channels
+(endoscopy images: the gastric models). DICOM files (``.dcm``/``.dicom``, or any file with the
 ``DICM`` mark) go through :func:`cxrdet.io.dicom.read_dicom` (modality LUT, window, MONOCHROME1) and are
 min-max normalised. Every failure is an :class:`~cxrdet.errors.InputError` naming the file.
 """
@@ -42,8 +43,14 @@ def read_dicom_unit(path: Path) -> np.ndarray:
     return ((pixels - lo) / (hi - lo)).astype(np.float32)
 
 
-def read_raster_unit(path: Path, data: bytes) -> np.ndarray:
-    """A PNG/JPEG (any OpenCV format) as float32 grey in [0, 1]: 8-bit / 255, 16-bit / 65535.
+def read_raster_unit(path: Path, data: bytes, colour: bool = False) -> np.ndarray:
+    """A PNG/JPEG (any OpenCV format) as float32 in [0, 1]: 8-bit / 255, 16-bit / 65535.
+
+    Args:
+        path: the file (for messages).
+        data: its bytes.
+        colour: keep a colour file's channels (``H x W x 3``, R, G, B order; alpha dropped); a grey file stays
+            ``H x W``. False: every file is grey ``H x W``.
 
     Raises:
         InputError: not a decodable image, or an unsupported pixel type.
@@ -55,7 +62,8 @@ def read_raster_unit(path: Path, data: bytes) -> np.ndarray:
         if image.shape[2] == 1:
             image = image[..., 0]
         elif image.shape[2] in (3, 4):
-            image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY)
+            bgr = image[..., :3]
+            image = np.ascontiguousarray(bgr[..., ::-1]) if colour else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         else:
             raise InputError(path, f"unsupported image with {image.shape[2]} channels")
     if image.dtype == np.uint8:
@@ -65,8 +73,8 @@ def read_raster_unit(path: Path, data: bytes) -> np.ndarray:
     raise InputError(path, f"unsupported pixel type {image.dtype} (expected 8- or 16-bit)")
 
 
-def read_unit_image(path: str | Path) -> np.ndarray:
-    """Any supported file as a 2-D float32 grey image in [0, 1].
+def read_unit_image(path: str | Path, colour: bool = False) -> np.ndarray:
+    """Any supported file as a 2-D float32 grey image in [0, 1] (``colour``: a colour raster as ``H x W x 3`` RGB).
 
     Raises:
         InputError: missing, unreadable or undecodable (naming the file).
@@ -82,7 +90,7 @@ def read_unit_image(path: str | Path) -> np.ndarray:
         raise InputError(path, "empty image file (0 bytes)")
     if _is_dicom(path, data[:132]):
         return read_dicom_unit(path)
-    return read_raster_unit(path, data)
+    return read_raster_unit(path, data, colour)
 
 
 @TRANSFORMS.register_module()
@@ -94,12 +102,17 @@ class LoadMedicalImage(BaseTransform):
 
     Args:
         channels: 1 (grey), or 3 identical channels (for backbones made for colour).
+        colour: with ``channels=3``, a colour file keeps its own R, G, B channels (a grey or DICOM file still
+            gets 3 identical ones).
     """
 
-    def __init__(self, channels: int = 1) -> None:
+    def __init__(self, channels: int = 1, colour: bool = False) -> None:
         if channels not in (1, 3) or isinstance(channels, bool):
             raise ValueError(f"channels={channels!r}: expected 1 or 3")
+        if colour and channels != 3:
+            raise ValueError("colour=True needs channels=3")
         self.channels = int(channels)
+        self.colour = bool(colour)
 
     def transform(self, results: dict) -> dict:
         """Loads the image.
@@ -107,12 +120,15 @@ class LoadMedicalImage(BaseTransform):
         Raises:
             InputError: the file is missing, unreadable or not a supported image (naming it).
         """
-        grey = read_unit_image(results["img_path"])
-        img = np.repeat(grey[..., None], self.channels, axis=2) if self.channels > 1 else grey[..., None]
+        pixels = read_unit_image(results["img_path"], self.colour)
+        if pixels.ndim == 3:  # colour kept
+            img = pixels
+        else:
+            img = np.repeat(pixels[..., None], self.channels, axis=2) if self.channels > 1 else pixels[..., None]
         results["img"] = np.ascontiguousarray(img, dtype=np.float32)
-        results["img_shape"] = tuple(grey.shape[:2])
-        results["ori_shape"] = tuple(grey.shape[:2])
+        results["img_shape"] = tuple(pixels.shape[:2])
+        results["ori_shape"] = tuple(pixels.shape[:2])
         return results
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(channels={self.channels})"
+        return f"{type(self).__name__}(channels={self.channels}, colour={self.colour})"

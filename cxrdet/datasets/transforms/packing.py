@@ -3,7 +3,8 @@
 ``inputs`` is a float32 tensor ``C x H x W`` (the model's data preprocessor normalises and batches it);
 ``data_samples`` is an :class:`mmengine.structures.BaseDataElement` carrying the image's meta keys and the
 ground-truth fields present in the results: ``gt_label`` (long scalar, class index), ``gt_age`` (float32
-scalar, months) and ``gt_male`` (float32 scalar, 1 male / 0 female / nan unknown). None at prediction time.
+scalar, months), ``gt_male`` (float32 scalar, 1 male / 0 female / nan unknown) and ``gt_mask`` (long ``H x W``,
+class per pixel, from ``gt_seg_map``: ``LoadMaskFromFile``). None at prediction time.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class PackMedicalInputs(BaseTransform):
         if "gt_male" in results:
             male = results["gt_male"]
             sample.gt_male = _scalar(math.nan if male is None else male, torch.float32)
+        if results.get("gt_seg_map") is not None:
+            sample.gt_mask = torch.from_numpy(np.ascontiguousarray(results["gt_seg_map"], dtype=np.int64))
         return {"inputs": inputs, "data_samples": sample}
 
     def __repr__(self) -> str:
