@@ -1,4 +1,5 @@
-"""Evaluation, classification: accuracy, per-class precision/recall/F1, confusion matrix, ROC AUC, the report.
+"""Evaluation, classification: accuracy, per-class precision/recall/F1, sensitivity/specificity, balanced
+accuracy, confusion matrix, ROC AUC, the report.
 
 Plain functions over numpy arrays of class indices (and scores), the numbers the fracture CNNs and the VinDr
 normal/abnormal classifier report; :class:`~cxrdet.evaluation.task_metrics.ClassificationMetric` wraps them
@@ -117,6 +118,41 @@ def precision_recall_f1(y_true, y_pred, labels: Sequence[int] | None = None) -> 
         f1=_ratio(2 * tp, 2 * tp + fp + fn),
         support=support,
     )
+
+
+def specificity(y_true, y_pred, labels: Sequence[int] | None = None) -> np.ndarray:
+    """Per-class one-vs-rest specificity ``tn / (tn + fp)`` in ``labels`` order (0 where nothing is negative).
+
+    For two classes the specificity of class 1 is the recall of class 0 (the negatives correctly called negative).
+    """
+    t, p = _pair(y_true, y_pred)
+    labs = _labels(t, p, labels)
+    tn = np.array([np.sum((t != c) & (p != c)) for c in labs], dtype=np.int64)
+    negatives = np.array([np.sum(t != c) for c in labs], dtype=np.int64)
+    return _ratio(tn, negatives)
+
+
+def sensitivity_specificity(y_true, y_pred, positive: int = 1) -> tuple[float, float]:
+    """``(sensitivity, specificity)`` of the class ``positive`` against all others.
+
+    Sensitivity is the positive class's recall ``tp / (tp + fn)``, specificity ``tn / (tn + fp)``; each is nan
+    when its denominator is zero (no positive, or no negative, image).
+    """
+    t, p = _pair(y_true, y_pred)
+    pos, called = t == positive, p == positive
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    sens = float(np.sum(pos & called)) / n_pos if n_pos else math.nan
+    spec = float(np.sum(~pos & ~called)) / n_neg if n_neg else math.nan
+    return sens, spec
+
+
+def balanced_accuracy(y_true, y_pred, labels: Sequence[int] | None = None) -> float:
+    """Mean per-class recall over the classes of ``labels`` that occur in the truth (scikit-learn's
+    ``balanced_accuracy_score``); nan when none occurs."""
+    t, p = _pair(y_true, y_pred)
+    per = precision_recall_f1(t, p, labels)
+    present = per.support > 0
+    return float(per.recall[present].mean()) if present.any() else math.nan
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:

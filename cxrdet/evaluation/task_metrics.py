@@ -11,6 +11,7 @@ Checkpoint keys: ``cls/accuracy`` (rule greater), ``cls/auc`` (greater), ``bone_
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,13 @@ from mmengine.logging import print_log
 
 from cxrdet.evaluation.classification import (
     accuracy,
+    balanced_accuracy,
     classification_report,
     confusion_matrix,
     precision_recall_f1,
     roc_auc,
+    sensitivity_specificity,
+    specificity,
 )
 from cxrdet.evaluation.plots_bone_age import AGE_GROUP_PLOT, plot_age_group_error
 from cxrdet.evaluation.regression import AgeGroupError, age_group_errors, bone_age_errors, sex_accuracy
@@ -47,13 +51,23 @@ def _scalar(value: Any) -> float:
     return math.nan if value is None else float(_numpy(value).reshape(-1)[0])
 
 
+def recall_key(class_name: str) -> str:
+    """A class name as a metric-key suffix: ``'Nodule/Mass'`` -> ``Nodule_Mass`` (no ``/`` in a key's tail)."""
+    return re.sub(r"[^0-9A-Za-z_-]+", "_", str(class_name)).strip("_") or "class"
+
+
 @METRICS.register_module()
 class ClassificationMetric(BaseMetric):
-    """Accuracy, macro precision/recall/F1, the binary ROC AUC and a classification report.
+    """Accuracy, macro precision/recall/F1, sensitivity/specificity, balanced accuracy, per-class recall, the binary
+    ROC AUC and a classification report.
 
     Keys (with the prefix): ``accuracy``, ``f1``, ``precision``, ``recall`` (macro averages over every
-    class of the data set) and, for two classes, ``auc`` (score of class 1; from the predicted labels when the
-    samples carry no ``pred_score``; nan with a warning when the truth has one class). After each evaluation
+    class of the data set), ``balanced_accuracy`` (mean recall of the classes present in the truth),
+    ``sensitivity`` and ``specificity`` (two classes: of class 1, nan when the truth lacks positives or
+    negatives; more classes: macro averages of the one-vs-rest values), ``recall_<class>`` per class (the class
+    name with characters other than letters, digits, ``_`` and ``-`` replaced by ``_``) and, for two classes,
+    ``auc`` (score of class 1; from the predicted labels when the samples carry no ``pred_score``; nan with a
+    warning when the truth has one class). After each evaluation
     :attr:`last_report` holds the per-class text table (as scikit-learn's ``classification_report``) and
     :attr:`last_confusion` the confusion matrix; the report is also logged.
 
@@ -96,6 +110,9 @@ class ClassificationMetric(BaseMetric):
             return [str(c) for c in classes]
         return [str(k) for k in range(n)]
 
+    def _recall_keys(self, n: int) -> list[str]:
+        return [f"recall_{recall_key(name)}" for name in self._class_names(n)]
+
     def _num_classes(self, results: list[dict]) -> int:
         if self.num_classes is not None:
             return self.num_classes
@@ -111,8 +128,11 @@ class ClassificationMetric(BaseMetric):
         """The metrics over all processed samples (nan for an empty set)."""
         if not results:
             self.last_report, self.last_confusion = "", None
-            out = dict.fromkeys(("accuracy", "f1", "precision", "recall"), math.nan)
-            if self.num_classes == 2 or len((self.dataset_meta or {}).get("classes") or ()) == 2:
+            keys = ("accuracy", "f1", "precision", "recall", "balanced_accuracy", "sensitivity", "specificity")
+            out = dict.fromkeys(keys, math.nan)
+            n = self.num_classes or len((self.dataset_meta or {}).get("classes") or ())
+            out.update(dict.fromkeys(self._recall_keys(n), math.nan))
+            if n == 2:
                 out["auc"] = math.nan
             return out
         n = self._num_classes(results)
@@ -122,6 +142,12 @@ class ClassificationMetric(BaseMetric):
         per = precision_recall_f1(gt, pred, labels)
         precision, recall, f1 = per.average("macro")
         out = {"accuracy": accuracy(gt, pred), "f1": f1, "precision": precision, "recall": recall}
+        out["balanced_accuracy"] = balanced_accuracy(gt, pred, labels)
+        if n == 2:
+            out["sensitivity"], out["specificity"] = sensitivity_specificity(gt, pred, positive=1)
+        else:
+            out["sensitivity"], out["specificity"] = recall, float(specificity(gt, pred, labels).mean())
+        out.update(zip(self._recall_keys(n), (float(r) for r in per.recall)))
         if n == 2:
             scores = [r["score"] for r in results]
             if all(s is not None and len(s) == 2 for s in scores):

@@ -56,8 +56,18 @@ def test_classification_metric_equals_sklearn(seed):
     labels = list(range(n_classes))
     p, r, f, _ = sk.precision_recall_fscore_support(y, pred, labels=labels, average="macro", zero_division=0)
     expected = {"cls/accuracy": sk.accuracy_score(y, pred), "cls/precision": p, "cls/recall": r, "cls/f1": f}
+    expected["cls/balanced_accuracy"] = sk.balanced_accuracy_score(y, pred)
+    recalls = sk.recall_score(y, pred, labels=labels, average=None, zero_division=0)
+    expected.update({f"cls/recall_{name}": value for name, value in zip(names, recalls)})
+    mcm = sk.multilabel_confusion_matrix(y, pred, labels=labels)  # per class [[tn, fp], [fn, tp]]
+    one_vs_rest_specificity = mcm[:, 0, 0] / (mcm[:, 0, 0] + mcm[:, 0, 1])
     if n_classes == 2:
         expected["cls/auc"] = sk.roc_auc_score(y, scores[:, 1])
+        expected["cls/sensitivity"] = sk.recall_score(y, pred, pos_label=1)
+        expected["cls/specificity"] = sk.recall_score(y, pred, pos_label=0)
+    else:
+        expected["cls/sensitivity"] = r
+        expected["cls/specificity"] = float(np.mean(one_vs_rest_specificity))
     assert set(out) == set(expected)
     for key, value in expected.items():
         assert out[key] == pytest.approx(value, abs=1e-6), key
@@ -74,7 +84,15 @@ def test_classification_metric_one_class_auc_is_nan_and_empty_is_nan():
     out = _evaluate(ClassificationMetric(prefix="vindr_cls"), samples, dict(classes=("normal", "abnormal")))
     assert math.isnan(out["vindr_cls/auc"]) and 0.0 <= out["vindr_cls/accuracy"] <= 1.0
     empty = ClassificationMetric(num_classes=2).compute_metrics([])
-    assert set(empty) == {"accuracy", "f1", "precision", "recall", "auc"} and all(math.isnan(v) for v in empty.values())
+    keys = {"accuracy", "f1", "precision", "recall", "auc", "balanced_accuracy", "sensitivity", "specificity"}
+    assert set(empty) == keys | {"recall_0", "recall_1"} and all(math.isnan(v) for v in empty.values())
+    assert math.isnan(out["vindr_cls/sensitivity"]) is False and math.isnan(out["vindr_cls/specificity"])
+
+
+def test_classification_metric_recall_keys_of_awkward_class_names():
+    samples = _classification_samples(np.random.default_rng(1), 12, 3)
+    out = _evaluate(ClassificationMetric(), samples, dict(classes=("No finding", "Nodule/Mass", "ILD")))
+    assert {"cls/recall_No_finding", "cls/recall_Nodule_Mass", "cls/recall_ILD"} <= set(out)
 
 
 def _bone_age_samples(rng, n: int) -> tuple[list[BaseDataElement], dict[str, np.ndarray]]:
