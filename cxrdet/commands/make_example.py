@@ -2,7 +2,9 @@
 
 ``--task vindr`` (the default): VinDr-style chest DICOMs + labels for the detectors; ``--task bone-age``: hand
 phantoms in the RSNA bone age layout for TJ-Net; ``--task fracture``: normal/fractured bone CT slices in class
-folders for the fracture CNNs.
+folders for the fracture CNNs; ``--task gastric``: endoscopy-like views with lesion masks and normal/EGC labels
+(GAIN, CA-U-Net); ``--task imbalanced``: a six-class chest set with a 10:1 imbalance and a balanced test set
+(the feature-level GAN).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from cxrdet.example import DEFAULT_CLASSES, SUPPORTED_CLASSES, TASKS
 
 HELP = (
     "write a small synthetic data set: chest X-ray DICOMs + train.csv in the Kaggle VinDr layout (default), "
-    "hand radiographs in the RSNA bone age layout, or bone CT slices in normal/fractured class folders"
+    "hand radiographs in the RSNA bone age layout, bone CT slices in normal/fractured class folders, endoscopy views "
+    "with lesion masks, or an imbalanced six-class chest set"
 )
 # --task vindr's own options and their defaults (other tasks refuse them when changed)
 VINDR_DEFAULTS = {
@@ -59,8 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--task",
         choices=TASKS,
         default="vindr",
-        help="which data set: VinDr chest DICOMs (detectors), RSNA-style hands (bone age) or class folders of "
-        "bone CT slices (fracture)",
+        help="which data set: VinDr chest DICOMs (detectors), RSNA-style hands (bone age), class folders of "
+        "bone CT slices (fracture), endoscopy views + masks (gastric: GAIN, CA-U-Net) or a 10:1 imbalanced "
+        "six-class chest set (imbalanced: feature GAN)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed = same bytes")
     parser.add_argument(
@@ -90,13 +94,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     vindr.add_argument(
         "--workers", type=int, default=0, help="parallel processes; 0 = min(4, CPUs); the output does not depend on it"
     )
-    other = parser.add_argument_group("--task bone-age / fracture")
+    other = parser.add_argument_group("--task bone-age / fracture / gastric / imbalanced")
     other.add_argument(
         "--n",
         type=int,
-        help="bone-age: images; fracture: images per class (None: the task's own, 200 hands / 40 per class)",
+        help="bone-age: images; fracture: images per class; gastric: images (half EGC); imbalanced: training images "
+        "of each majority class (None: the task's own, 200 hands / 40 per class / 64 / 60)",
     )
-    other.add_argument("--size", type=int, help="side of the square images in pixels (None: 128)")
+    other.add_argument(
+        "--size", type=int, help="side of the square images in pixels (None: 128; imbalanced: 160, the write-up's)"
+    )
 
 
 def _check_task_options(args: argparse.Namespace) -> None:
@@ -105,7 +112,7 @@ def _check_task_options(args: argparse.Namespace) -> None:
         given = [f"--{name}" for name in ("n", "size") if getattr(args, name) is not None]
         if given:
             raise ConfigError(
-                f"{', '.join(given)} apply to --task bone-age and fracture; --task vindr has "
+                f"{', '.join(given)} apply to --task bone-age, fracture, gastric and imbalanced; --task vindr has "
                 "--n-train, --n-test and --image-sizes"
             )
         return
@@ -155,6 +162,52 @@ def _run_fracture(args: argparse.Namespace) -> None:
     )
 
 
+def _run_gastric(args: argparse.Namespace) -> None:
+    from cxrdet.example.gastric import DEFAULT_N, DEFAULT_SIZE, make_gastric_example
+
+    summary = make_gastric_example(
+        args.out,
+        n=DEFAULT_N if args.n is None else args.n,
+        seed=args.seed,
+        size=DEFAULT_SIZE if args.size is None else args.size,
+        overwrite=args.overwrite,
+    )
+    egc = [i for i, label in summary.labels.items() if label == "egc"]
+    log.info(
+        "labels.csv: %d views (%d EGC, %d normal), masks/ and images/ at %d px",
+        len(summary.labels),
+        len(egc),
+        len(summary.labels) - len(egc),
+        summary.size,
+    )
+
+
+def _run_imbalanced(args: argparse.Namespace) -> None:
+    from cxrdet.example.imbalanced import DEFAULT_N_MAJOR, DEFAULT_SIZE, make_imbalanced_example
+
+    summary = make_imbalanced_example(
+        args.out,
+        n_per_class_major=DEFAULT_N_MAJOR if args.n is None else args.n,
+        seed=args.seed,
+        size=DEFAULT_SIZE if args.size is None else args.size,
+        overwrite=args.overwrite,
+    )
+    log.info(
+        "train.csv: %s; test.csv (balanced): %d images a class; minority: %s",
+        ", ".join(f"{name} {count}" for name, count in summary.train_counts.items()),
+        min(summary.test_counts.values()),
+        ", ".join(summary.minority),
+    )
+
+
+TASK_WRITERS = {
+    "bone-age": _run_bone_age,
+    "fracture": _run_fracture,
+    "gastric": _run_gastric,
+    "imbalanced": _run_imbalanced,
+}
+
+
 def run(args: argparse.Namespace) -> int:
     """Write the task's data set and log a one-line summary; returns the exit code."""
     from cxrdet.example.make import make_example
@@ -162,11 +215,8 @@ def run(args: argparse.Namespace) -> int:
 
     _check_task_options(args)
     check_output_dir(args.out, "--out")
-    if args.task == "bone-age":
-        _run_bone_age(args)
-        return 0
-    if args.task == "fracture":
-        _run_fracture(args)
+    if args.task in TASK_WRITERS:
+        TASK_WRITERS[args.task](args)
         return 0
     logging.getLogger("openjpeg").setLevel(logging.WARNING)  # it logs every JPEG 2000 tile at INFO
     if args.workers < 0:

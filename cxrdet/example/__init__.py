@@ -11,7 +11,7 @@ Public API (import from the submodules; this package imports nothing heavy):
   ``patients.csv`` (``--task fracture``).
 """
 
-TASKS: tuple[str, ...] = ("vindr", "bone-age", "fracture")
+TASKS: tuple[str, ...] = ("vindr", "bone-age", "fracture", "gastric", "imbalanced")
 """Example data sets ``cxrdet make-example --task`` writes; ``vindr`` is the default."""
 
 SUPPORTED_CLASSES: tuple[int, ...] = (0, 3, 4, 7, 8, 10, 11)

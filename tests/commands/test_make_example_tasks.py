@@ -49,4 +49,35 @@ def test_fracture_task_and_refusals(tmp_path, caplog):
     assert main(["make-example", "--task", "fracture", "-o", str(tmp_path / "x"), "--n-train", "5"]) == 1
     assert "--n-train apply to --task vindr only" in caplog.text and not (tmp_path / "x").exists()
     assert main(["make-example", "-o", str(tmp_path / "y"), "--size", "64"]) == 1
-    assert "--size apply to --task bone-age and fracture" in caplog.text and not (tmp_path / "y").exists()
+    assert (
+        "--size apply to --task bone-age, fracture, gastric and imbalanced" in caplog.text
+        and not (tmp_path / "y").exists()
+    )
+
+
+def test_gastric_task(tmp_path):
+    out = tmp_path / "gastric"
+    done = run_offline(tmp_path, "make-example", "--task", "gastric", "-o", out, "--n", "6", "--size", "48")
+    assert done.returncode == 0, done.stderr
+    labels = pd.read_csv(out / "labels.csv")
+    assert list(labels.columns[:2]) == ["image_id", "label"] and len(labels) == 6
+    assert sorted(labels["label"].value_counts().items()) == [("egc", 3), ("normal", 3)]
+    for image_id, label in zip(labels["image_id"], labels["label"]):
+        image = cv2.imread(str(out / "images" / f"{image_id}.png"), cv2.IMREAD_UNCHANGED)
+        mask = cv2.imread(str(out / "masks" / f"{image_id}.png"), cv2.IMREAD_UNCHANGED)
+        assert image.shape == (48, 48, 3) and mask.shape == (48, 48)
+        assert set(mask.ravel().tolist()) <= {0, 1} and (mask.any() == (label == "egc"))
+    assert "6 views (3 EGC, 3 normal)" in done.stderr
+
+
+def test_imbalanced_task(tmp_path):
+    out = tmp_path / "imbalanced"
+    done = run_offline(tmp_path, "make-example", "--task", "imbalanced", "-o", out, "--n", "20", "--size", "32")
+    assert done.returncode == 0, done.stderr
+    train, test = pd.read_csv(out / "train.csv"), pd.read_csv(out / "test.csv")
+    counts = train["label"].value_counts()
+    assert len(counts) == 6 and sorted(counts.tolist()) == [2, 2, 2, 20, 20, 20]  # 10:1
+    assert test["label"].nunique() == 6 and test["label"].value_counts().nunique() == 1  # balanced
+    image = cv2.imread(str(out / train["Path"].iloc[0]), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (32, 32)
+    assert "minority:" in done.stderr
