@@ -32,6 +32,13 @@ def best_metric_of(cfg) -> str | None:
     return None if best in (None, "auto") else str(best if isinstance(best, str) else best[0])
 
 
+def model_checkpoints(cfg) -> list[str]:
+    """Checkpoint files the model section names itself (``model.<part>_checkpoint``, e.g. the feature GAN's
+    ``extractor_checkpoint``): given by the user like ``load_from``, so trusted like it while training."""
+    model = cfg.get("model") or {}
+    return [str(v) for k, v in model.items() if str(k).endswith("_checkpoint") and isinstance(v, str) and v]
+
+
 @contextlib.contextmanager
 def default_scope_kept() -> Iterator[None]:
     """mmengine's current ``DefaultScope`` after the block is the one before it.
@@ -151,7 +158,7 @@ class RunnerEngine(Engine):
                 runner = RUNNERS.build(cfg)
             else:
                 runner = Runner.from_cfg(cfg)
-            trusted = [split_dir] + ([cfg.load_from] if cfg.get("load_from") else [])
+            trusted = [split_dir] + ([cfg.load_from] if cfg.get("load_from") else []) + model_checkpoints(cfg)
             with trusted_checkpoints(trusted):
                 runner.train()
         best = runner.message_hub.get_info("best_ckpt")

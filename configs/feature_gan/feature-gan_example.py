@@ -1,0 +1,28 @@
+# Feature GAN step 2, CPU example: the GAN at 1/16 of the write-up's widths over extractor_example.py's model
+# (give its checkpoint), the write-up's G/D learning rates, the classifier's raised from 1e-7 to 1e-3 (1e-7
+# barely moves it in a short run), batch 16, 6 epochs.
+#   cxrdet train configs/feature_gan/feature-gan_example.py --data-root example_imbalanced/ -o work_dirs/fgan_step2 \
+#       --cfg-options model.extractor_checkpoint=work_dirs/fgan_step1/all/best_cls_balanced_accuracy_epoch_N.pth
+#   cxrdet test  configs/feature_gan/feature-gan_example.py work_dirs/fgan_step2/all/best_*.pth --data-root example_imbalanced/
+_base_ = ["./feature-gan_160_chexpert.py"]
+
+width = 0.0625
+batch_size = 16
+pipeline = [
+    dict(type="LoadMedicalImage", channels=1),
+    dict(type="Resize", scale=(160, 160), keep_ratio=False),
+    dict(type="PackMedicalInputs"),
+]
+train_dataloader = dict(batch_size=batch_size, num_workers=0, dataset=dict(pipeline=pipeline))
+val_dataloader = dict(batch_size=batch_size, num_workers=0, dataset=dict(pipeline=pipeline))
+test_dataloader = dict(batch_size=batch_size, num_workers=0, dataset=dict(pipeline=pipeline))
+model = dict(
+    data_preprocessor=dict(mean=[0.5], std=[0.25]),
+    extractor=dict(in_channels=1, width=width),
+    head=dict(in_features=800, hidden_dims=[256, 32]),
+    generator=dict(width=width),
+    discriminator=dict(width=width),
+)
+optim_wrapper = dict(classifier=dict(optimizer=dict(lr=1e-3)))
+train_cfg = dict(max_epochs=6)
+default_hooks = dict(logger=dict(interval=5))

@@ -1,0 +1,50 @@
+"""Feature GAN step 2: computes the feature scaler's per-channel statistics once, before training starts.
+
+Registered hook (``custom_hooks=[dict(type='FeatureStatsHook')]`` in ``configs/feature_gan/``): at ``before_train``
+(after mmengine has initialised the model from step 1's checkpoint or resumed a run) it runs the frozen extractor
+over the whole training dataloader, step 1's training set, and stores the per-channel minimum and maximum in
+:class:`~cxrdet.models.feature_gan.scaler.FeatureScaler`'s buffers. A resumed run or a model whose statistics are
+already set keeps them (they are computed once).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from mmengine.hooks import Hook
+
+from cxrdet.registry import HOOKS
+
+log = logging.getLogger(__name__)
+
+
+def compute_feature_stats(model, dataloader) -> int:
+    """Runs ``model``'s extractor over ``dataloader`` into its scaler; returns the number of images seen."""
+    model.scaler.reset()
+    seen = 0
+    with torch.no_grad():
+        for batch in dataloader:
+            data = model.data_preprocessor(batch, False)
+            model.scaler.observe(model.real_features(data["inputs"]))
+            seen += len(data["inputs"])
+    model.scaler.finish()
+    return seen
+
+
+@HOOKS.register_module()
+class FeatureStatsHook(Hook):
+    """Fills a ``FeatureGAN``'s feature scaler from the training set before its first training step."""
+
+    priority = "VERY_HIGH"
+
+    def before_train(self, runner) -> None:
+        model = getattr(runner.model, "module", runner.model)
+        scaler = getattr(model, "scaler", None)
+        if scaler is None:
+            raise TypeError(f"FeatureStatsHook: {type(model).__name__} has no feature scaler (not a FeatureGAN)")
+        if bool(scaler.ready):
+            log.info("FeatureStatsHook: per-channel feature statistics already set (resumed or loaded)")
+            return
+        seen = compute_feature_stats(model, runner.train_dataloader)
+        log.info("FeatureStatsHook: per-channel min/max of %d training images' features", seen)
