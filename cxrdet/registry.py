@@ -20,7 +20,7 @@ METRICS = Registry(
     "metric",
     parent=root.METRICS,
     scope="cxrdet",
-    locations=["cxrdet.evaluation.metric", "cxrdet.evaluation.task_metrics"],
+    locations=["cxrdet.evaluation.metric", "cxrdet.evaluation.task_metrics", "cxrdet.evaluation.segmentation_metric"],
 )
 HOOKS = Registry(
     "hook",
