@@ -1,7 +1,8 @@
-"""Benchmark of cxrdet's custom models (fracture CNNs, TJ-Net, the VinDr normal/abnormal classifier).
+"""Benchmark of cxrdet's custom models (fracture CNNs, TJ-Net, the VinDr normal/abnormal classifier, GAIN, the
+U-Net family, the feature GAN).
 
-For every config under ``configs/fracture/``, ``configs/bone_age/`` and ``configs/classifier/`` (or those
-``--configs`` names), with random weights and nothing downloaded:
+For every config under ``configs/fracture/``, ``bone_age/``, ``classifier/``, ``gain/``, ``segmentation/`` and
+``feature_gan/`` (or those ``--configs`` names), with random weights and nothing downloaded:
 
 * parameters, and GFLOPs at the config's own input size in both conventions (mmengine's FlopAnalyzer, as
   mmdet's ``get_flops.py``: a multiply-add is one FLOP; Ultralytics' tables: two);
@@ -55,7 +56,7 @@ def complexity(path: Path) -> dict:
     cfg = read_config(path)
     model = build_task_model(cfg).eval()
     size = _input_size(cfg) or 224
-    channels = int(cfg.model.get("backbone", {}).get("in_chans") or cfg.model.get("in_channels") or 1)
+    channels = len((cfg.model.get("data_preprocessor") or cfg.get("data_preprocessor") or {}).get("mean") or [0])
 
     def forward(m, x):
         out = m(x, mode="tensor")

@@ -12,6 +12,7 @@ the Runner's cost (target >= 0.9x).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -23,7 +24,14 @@ from typing import Any
 
 from cxrdet.benchmarking.training import TrainingError, TrainSpeed, bench_datasets, one_logged_epoch
 
-TASK_DIRS = ("configs/fracture", "configs/bone_age", "configs/classifier")
+TASK_DIRS = (
+    "configs/fracture",
+    "configs/bone_age",
+    "configs/classifier",
+    "configs/gain",
+    "configs/segmentation",
+    "configs/feature_gan",
+)
 
 
 def _resize(pipeline: list, size: int | None) -> list:
@@ -83,6 +91,25 @@ def _optimizer(cfg, model):
     return getattr(torch.optim, kind)([p for p in model.parameters() if p.requires_grad], **settings)
 
 
+def _has_own_train_step(model) -> bool:
+    from mmengine.model import BaseModel
+
+    return type(model).train_step is not BaseModel.train_step
+
+
+def _own_train_step(cfg, model):
+    """``model.train_step`` over the config's optimiser wrappers, for a model with a training step of its own (the
+    feature GAN's three optimisers); None for the others, which the loop steps by hand."""
+    if not _has_own_train_step(model):
+        return None
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    with DefaultScope.overwrite_default_scope(str(cfg.get("default_scope") or "cxrdet")):
+        wrappers = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    return lambda data: model.train_step(data, wrappers)
+
+
 def plain_loop_speed(
     config: str | os.PathLike, data_root: str | os.PathLike, iters: int, skip: int = 2, seed: int = 0
 ) -> TrainSpeed:
@@ -113,17 +140,21 @@ def plain_loop_speed(
     model = build_task_model(cfg)
     model.init_weights()
     model.train()
-    optimizer = _optimizer(cfg, model)
+    optimizer = None if _has_own_train_step(model) else _optimizer(cfg, model)
     loader = DataLoader(dataset, batch_size=batch, shuffle=True, collate_fn=pseudo_collate, drop_last=True)
+    own_step = _own_train_step(cfg, model)
     times: list[float] = []
     while len(times) < iters + skip:
         tick = time.perf_counter()
         for data in loader:
-            data = model.data_preprocessor(data, True)
-            loss, _ = model.parse_losses(model(**data, mode="loss"))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            if own_step is not None:
+                own_step(data)
+            else:
+                data = model.data_preprocessor(data, True)
+                loss, _ = model.parse_losses(model(**data, mode="loss"))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
             now = time.perf_counter()
             times.append(now - tick)
             tick = now
@@ -165,7 +196,15 @@ def make_task_data(config: str | os.PathLike, out: str | os.PathLike, n: int, si
     for done in (out / ".done", out / "data" / ".done"):
         if done.is_file():
             return done.parent
-    if kind.endswith("ClassFolderDataset"):
+    if kind.endswith(("MaskedClassDataset", "SegmentationDataset")):
+        from cxrdet.example.gastric import make_gastric_example
+
+        make_gastric_example(out, n=max(4, n), size=size, overwrite=True)
+    elif kind.endswith("ImageCsvDataset"):
+        from cxrdet.example.imbalanced import make_imbalanced_example
+
+        make_imbalanced_example(out, n_per_class_major=max(10, n // 3), n_test_per_class=2, size=size, overwrite=True)
+    elif kind.endswith("ClassFolderDataset"):
         from cxrdet.example.fracture import make_fracture_example
 
         make_fracture_example(out, n_per_class=max(1, n // 2), size=size, overwrite=True)
