@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "tune-ensemble": "tune_ensemble",
     "submit": "submit",
     "validate-submission": "validate_submission",
+    "benchmark": "benchmark",
     "demo": "demo",
 }
 

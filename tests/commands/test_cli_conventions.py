@@ -22,7 +22,7 @@ import pytest
 from cxrdet.cli import COMMANDS, build_parser, main
 
 # Commands whose product is a file or a folder: each names it with -o/--out.
-WRITERS = {"make-example", "convert", "train", "predict", "explain", "ensemble", "submit", "demo"}
+WRITERS = {"make-example", "convert", "train", "predict", "explain", "ensemble", "submit", "benchmark", "demo"}
 # Commands whose product is printed (a score, a table); an optional report file has its own flag (--json, --plots).
 PRINTERS = {"test", "evaluate", "tune-ensemble", "validate-submission"}
 # The positional arguments there are: inputs only.
@@ -35,8 +35,9 @@ POSITIONALS = {
     "tune-ensemble": {"preds"},
     "submit": {"pred"},
     "validate-submission": {"file"},
+    "benchmark": {"configs"},
 }
-OVERWRITE = {"make-example", "predict", "explain", "ensemble", "evaluate", "tune-ensemble", "submit"}
+OVERWRITE = {"make-example", "predict", "explain", "ensemble", "evaluate", "tune-ensemble", "submit", "benchmark"}
 # Help strings that still type their defaults, pending their owners' change (listed, so that it is visible).
 TYPED_DEFAULTS_PENDING: set[str] = set()
 
