@@ -1,4 +1,5 @@
-"""``cxrdet explain``: Grad-CAM overlays and CBAM attention maps of an image-level model, in each image's geometry."""
+"""``cxrdet explain``: Grad-CAM overlays and CBAM attention maps of an image-level model (and a segmentation model's
+predicted mask over the image), in each image's geometry."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import argparse
 import logging
 from pathlib import Path
 
-HELP = "Grad-CAM overlays (classifiers, TJ-Net) and CBAM attention maps of images, as PNGs of each image's own size"
+HELP = (
+    "Grad-CAM overlays (classifiers, TJ-Net, segmentation) and CBAM attention maps of images (and a segmentation's "
+    "mask over them), as PNGs of each image's own size"
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Writes ``<id>_gradcam.png`` (and ``<id>_cbam<k>.png`` per CBAM module) per image plus ``explain.csv``."""
+    """Writes ``<id>_gradcam.png`` (and ``<id>_cbam<k>.png`` per CBAM module; ``<id>_mask.png``, the predicted
+    foreground over the image, for a segmentation model) per image plus ``explain.csv``."""
     import pandas as pd
     from mmengine.dataset import pseudo_collate
 
     from cxrdet.config import resolve_path
     from cxrdet.engines.base import engine_of_config
-    from cxrdet.engines.runner.explain import grey_for_display, run_pipeline, score_function
+    from cxrdet.engines.runner.explain import display_image, run_pipeline, score_function
+    from cxrdet.engines.runner.seg_masks import mask_in_file
     from cxrdet.engines.runner.task_model import prediction_rows
     from cxrdet.errors import ConfigError, CxrdetError, InputError
     from cxrdet.io.atomic import write_csv
@@ -67,16 +73,23 @@ def run(args: argparse.Namespace) -> int:
         data = model.data_preprocessor(pseudo_collate([packed]), False)
         inputs = data["inputs"]
         cam = grad_cam(model, inputs, layer=layer, score_fn=score_function(None, args.target_class))[0]
-        grey = grey_for_display(image)
+        shown = display_image(image)
         written = [args.out / f"{item.image_id}_gradcam.png"]
-        write_png_atomic(written[0], overlay_heatmap(grey, geometry.to_file(cam.detach().cpu().numpy()), args.alpha))
+        write_png_atomic(written[0], overlay_heatmap(shown, geometry.to_file(cam.detach().cpu().numpy()), args.alpha))
         if not args.no_cbam:
             for k, attention in enumerate(cbam_maps(model)):
                 heat = attention[0, 0].detach().cpu().numpy()
                 path = args.out / f"{item.image_id}_cbam{k + 1}.png"
-                write_png_atomic(path, overlay_heatmap(grey, geometry.to_file(heat), args.alpha))
+                write_png_atomic(path, overlay_heatmap(shown, geometry.to_file(heat), args.alpha))
                 written.append(path)
-        row = prediction_rows(model.test_step(pseudo_collate([packed])), classes)[0]
+        samples = model.test_step(pseudo_collate([packed]))
+        row = prediction_rows(samples, classes)[0]
+        scores = samples[0].get("pred_mask_score")
+        if scores is not None:  # a segmentation: the predicted foreground (any class but 0) over the image
+            foreground = (mask_in_file(scores, geometry) > 0).astype("float32")
+            path = args.out / f"{item.image_id}_mask.png"
+            write_png_atomic(path, overlay_heatmap(shown, foreground, args.alpha))
+            written.append(path)
         row["files"] = " ".join(p.name for p in written)
         rows.append(row)
     if rows:

@@ -24,7 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder of .dcm/.dicom files, a cxrdet convert folder (or its images/), or a "
         "list of its PNGs (e.g. yolo/fold0/val.txt)",
     )
-    parser.add_argument("-o", "--out", required=True, type=Path, help="prediction file to write (.csv/.parquet)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        type=Path,
+        help="prediction file to write (.csv/.parquet; a segmentation model's masks go to OUT_masks/)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--tta", action="store_true", help="add the horizontal flip, merged with WBF")
     parser.add_argument("--tta-iou", type=float, help="WBF IoU of the TTA merge (None: 0.4)")
@@ -99,8 +105,27 @@ def _report_failures(failures: dict[str, str], failures_file, listed: str) -> in
     return 1
 
 
+def _write_masks(args: argparse.Namespace, rows):
+    """A segmentation model's masks -> ``OUT_masks/<image_id>.png`` (label PNGs in each file's size); the rows
+    without the in-memory masks, with each image's ``mask`` file (relative to the rows file's folder)."""
+    import numpy as np
+
+    from cxrdet.engines.runner.seg_masks import MASK_COLUMN, masks_folder, write_masks
+
+    if MASK_COLUMN not in rows.columns:
+        return rows
+    folder = masks_folder(args.out)
+    masks = {str(i): m for i, m in zip(rows["image_id"], rows[MASK_COLUMN]) if isinstance(m, np.ndarray)}
+    write_masks(folder, masks, overwrite=args.overwrite)
+    rows = rows.drop(columns=[MASK_COLUMN])
+    rows["mask"] = [f"{folder.name}/{i}.png" if str(i) in masks else "" for i in rows["image_id"]]
+    print(f"wrote {len(masks)} masks (each image's own size) to {folder}")
+    return rows
+
+
 def _write_rows(args: argparse.Namespace, items, result) -> int:
-    """Image-level predictions (classifiers, bone age): one CSV row per image; 1 when some image was not read."""
+    """Image-level predictions (classifiers, bone age, segmentation): one CSV row per image (and a segmentation's
+    masks beside it); 1 when some image was not read."""
     from cxrdet.errors import ConfigError
     from cxrdet.io.atomic import write_csv
     from cxrdet.io.failures import write_failures
@@ -110,6 +135,7 @@ def _write_rows(args: argparse.Namespace, items, result) -> int:
     if args.out.suffix.lower() != ".csv":
         raise ConfigError(f"--out {args.out}: image-level predictions are written as .csv")
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    result.rows = _write_masks(args, result.rows)
     write_csv(args.out, result.rows)
     failures_file = write_failures(args.out, result.failures)
     n = len(items)

@@ -10,86 +10,55 @@ then resized to the file's own size; what the crop cut away gets no heat. The ov
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from cxrdet.engines.runner.traced_pipeline import GEOMETRY_FREE, Geometry, TracedPipeline
 from cxrdet.errors import ConfigError
 
-GEOMETRY_FREE = ("Pack", "Normalize", "RandomFlip")  # steps that keep the geometry at test time (flip: prob 0)
-
-
-@dataclass
-class Geometry:
-    """Where the model input's pixels come from in the file: the file's shape and each step's shapes."""
-
-    file_shape: tuple[int, int]
-    steps: list[tuple[str, tuple[int, int], tuple[int, int]]] = field(default_factory=list)
-
-    def to_file(self, heat: np.ndarray) -> np.ndarray:
-        """A map over the model input -> the same map over the file's pixels (zeros where nothing was seen)."""
-        import cv2
-
-        out = np.asarray(heat, dtype=np.float32)
-        for kind, before, after in reversed(self.steps):
-            if kind == "crop":
-                canvas = np.zeros(before, dtype=np.float32)
-                y1 = max(0, round((before[0] - after[0]) / 2.0))
-                x1 = max(0, round((before[1] - after[1]) / 2.0))
-                resized = cv2.resize(out, (after[1], after[0]), interpolation=cv2.INTER_LINEAR)
-                canvas[y1 : y1 + after[0], x1 : x1 + after[1]] = resized
-                out = canvas
-            else:
-                out = cv2.resize(out, (before[1], before[0]), interpolation=cv2.INTER_LINEAR)
-        if out.shape != tuple(self.file_shape):
-            out = cv2.resize(out, (self.file_shape[1], self.file_shape[0]), interpolation=cv2.INTER_LINEAR)
-        return out
+__all__ = ["GEOMETRY_FREE", "Geometry", "display_image", "grey_for_display", "run_pipeline", "score_function"]
 
 
 def run_pipeline(cfg, path: str | Path, image_id: str) -> tuple[dict, np.ndarray, Geometry]:
-    """The packed model input of one image, the file's grey image as loaded, and its :class:`Geometry`.
+    """The packed model input of one image, the file's image as loaded, and its :class:`Geometry`.
 
     Raises:
-        ConfigError: a geometric step explain cannot invert.
+        ConfigError: a geometric step explain cannot invert, or a pipeline that loads no image.
     """
-    from mmengine.registry import DefaultScope
+    traced = TracedPipeline(cfg).trace({"img_path": str(path), "img_id": str(image_id)})
+    if traced.geometry is None:
+        raise ConfigError(f"explain: {traced.problem}")
+    return traced.packed, traced.image, traced.geometry
 
-    import cxrdet.datasets  # noqa: F401 - registers cxrdet's transforms
-    from cxrdet.engines.runner.model import test_pipeline_steps
-    from cxrdet.registry import TRANSFORMS
 
-    results: dict = {"img_path": str(path), "img_id": str(image_id)}
-    image = None
-    geometry = None
-    with DefaultScope.overwrite_default_scope(str(cfg.get("default_scope") or "cxrdet")):
-        for step_cfg in test_pipeline_steps(cfg):
-            kind = str(step_cfg.get("type"))
-            step = TRANSFORMS.build(copy.deepcopy(step_cfg))
-            before = results["img"].shape[:2] if "img" in results else None
-            results = step(results)
-            if image is None and "img" in results:
-                image = np.array(results["img"], copy=True)
-                geometry = Geometry(tuple(image.shape[:2]))
-                continue
-            if "img" not in results or before is None:
-                continue  # the packing step
-            after = tuple(results["img"].shape[:2])
-            if kind.endswith("Resize"):
-                geometry.steps.append(("resize", tuple(before), after))
-            elif kind.endswith("CenterCrop"):
-                geometry.steps.append(("crop", tuple(before), after))
-            elif not any(k in kind for k in GEOMETRY_FREE) and after != tuple(before):
-                raise ConfigError(f"explain: cannot map the maps back through the test pipeline's {kind}")
-    if image is None or geometry is None:
-        raise ConfigError("explain: the test pipeline loads no image")
-    return results, image, geometry
+def _segmentation_score(logits, target: int | None):
+    """Seg-Grad-CAM's score (Vinogradova et al., 2020) of ``B x C x H x W`` logits: the logits of class ``target``
+    (None: the foreground class with the most predicted pixels, class 1 when none has any) summed over the pixels
+    predicted as that class (over every pixel when there is none), divided by ``H x W``."""
+    import torch
+
+    batch, classes, height, width = logits.shape
+    predicted = logits.argmax(dim=1)
+    if target is None:
+        counts = torch.stack([(predicted == c).flatten(1).sum(1) for c in range(classes)], dim=1)
+        if classes > 1:
+            counts[:, 0] = -1  # background is not explained
+        chosen = counts.argmax(dim=1)
+        chosen = torch.where(counts.amax(dim=1) > 0, chosen, torch.full_like(chosen, min(1, classes - 1)))
+    else:
+        chosen = torch.full((batch,), int(target), dtype=torch.long, device=logits.device)
+    logit = logits.gather(1, chosen.view(-1, 1, 1, 1).expand(-1, 1, height, width)).squeeze(1)
+    region = (predicted == chosen.view(-1, 1, 1)).to(logits.dtype)
+    empty = region.flatten(1).sum(1) == 0
+    region = torch.where(empty.view(-1, 1, 1), torch.ones_like(region), region)
+    return (logit * region).flatten(1).sum(1) / (height * width)
 
 
 def score_function(output, target: int | None):
-    """What Grad-CAM explains: a classifier's class logit (``target``, else the predicted class) or, for a
-    bone-age model (a dict with ``age_logits``), the expected age."""
+    """What Grad-CAM explains: a classifier's class logit (``target``, else the predicted class); for a bone-age
+    model (a dict with ``age_logits``) the expected age; for a segmentation model (``B x C x H x W`` logits) the
+    class's logits over its predicted region (:func:`_segmentation_score`)."""
     import torch
 
     def score(out) -> torch.Tensor:
@@ -99,6 +68,8 @@ def score_function(output, target: int | None):
 
             centres = torch.as_tensor(class_centres(), dtype=logits.dtype, device=logits.device)
             return (logits.softmax(dim=1) * centres).sum(dim=1)
+        if out.dim() == 4:
+            return _segmentation_score(out, target)
         index = out.argmax(dim=1) if target is None else torch.full_like(out[:, 0], int(target), dtype=torch.long)
         return out.gather(1, index.view(-1, 1)).squeeze(1)
 
@@ -109,3 +80,15 @@ def grey_for_display(image: np.ndarray) -> np.ndarray:
     """A loaded image (float [0, 1], 1 or 3 channels) -> 2-D float [0, 1]."""
     grey = image[..., 0] if image.ndim == 3 else image
     return np.clip(grey.astype(np.float32), 0.0, 1.0)
+
+
+def display_image(image: np.ndarray) -> np.ndarray:
+    """A loaded image -> what the overlays are drawn on: 2-D grey float [0, 1] (one channel, or equal channels), or
+    ``H x W x 3`` float B, G, R for a colour image loaded as R, G, B (``LoadMedicalImage(colour=True)``)."""
+    if (
+        image.ndim == 3
+        and image.shape[2] == 3
+        and not (np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
+    ):
+        return np.clip(np.ascontiguousarray(image[..., ::-1], dtype=np.float32), 0.0, 1.0)
+    return grey_for_display(image)

@@ -5,7 +5,8 @@ The model is built in the config's scope (``cxrdet``) with every ``Pretrained`` 
 dropped (the checkpoint replaces all weights; nothing is read or fetched), and the checkpoint loads as trusted
 only because the user named it. :func:`prediction_rows` turns the data samples of ``mode='predict'`` into one
 row per image: classifiers ``p_<class>`` per class and ``label``; bone age ``boneage_months``,
-``boneage_years`` and ``p_male``.
+``boneage_years`` and ``p_male``; segmentation ``fraction_<class>`` (the share of the image's pixels predicted as
+each class).
 """
 
 from __future__ import annotations
@@ -52,6 +53,33 @@ def column_name(class_name: str) -> str:
     return "p_" + (re.sub(r"[^0-9a-zA-Z]+", "_", str(class_name)).strip("_").lower() or "class")
 
 
+def fraction_column(class_name: str) -> str:
+    """``'lesion'`` -> ``fraction_lesion``: the predicted pixel share of one segmentation class."""
+    return "fraction_" + column_name(class_name)[2:]
+
+
+def mask_fractions(mask, classes, prefix: str = "") -> dict[str, float]:
+    """``{prefix + fraction_<class>: share of the mask's pixels of that class}`` for every class.
+
+    Args:
+        mask: class index per pixel (numpy or torch, any shape).
+        classes: the class names in index order (None: the indices up to the mask's largest value).
+        prefix: put before each key (``'gt_'`` for a ground-truth mask).
+    """
+    import numpy as np
+
+    if hasattr(mask, "detach"):
+        mask = mask.detach().cpu().numpy()
+    mask = np.asarray(mask)
+    names = list(classes) if classes else [str(k) for k in range(int(mask.max(initial=0)) + 1)]
+    total = max(mask.size, 1)
+    return {prefix + fraction_column(name): float((mask == k).sum()) / total for k, name in enumerate(names)}
+
+
+def _get(sample, key: str) -> Any:
+    return sample.get(key) if hasattr(sample, "get") else getattr(sample, key, None)
+
+
 def _value(sample, key: str) -> Any:
     value = sample.get(key) if hasattr(sample, "get") else getattr(sample, key, None)
     if value is None:
@@ -66,8 +94,9 @@ def prediction_rows(samples: list, classes: list[str] | tuple[str, ...] | None) 
     """One row per data sample of ``mode='predict'``, ``image_id`` first.
 
     Classification (``pred_score``): ``p_<class>`` for every class and ``label`` (the predicted class name);
-    bone age (``pred_age``): ``boneage_months``, ``boneage_years``, ``p_male``. Ground truth present in the
-    sample is added (``gt_label`` / ``gt_age``, ``gt_male``), as out-of-fold files need.
+    bone age (``pred_age``): ``boneage_months``, ``boneage_years``, ``p_male``; segmentation (``pred_mask``):
+    ``fraction_<class>`` for every class (at the model input's size). Ground truth present in the sample is added
+    (``gt_label`` / ``gt_age``, ``gt_male`` / ``gt_fraction_<class>``), as out-of-fold files need.
     """
     rows = []
     for sample in samples:
@@ -93,5 +122,14 @@ def prediction_rows(samples: list, classes: list[str] | tuple[str, ...] | None) 
                 row["gt_boneage_months"] = float(gt_age)
                 gt_male = _value(sample, "gt_male")
                 row["gt_male"] = math.nan if gt_male is None else float(gt_male)
+        mask = _get(sample, "pred_mask")
+        if mask is not None:
+            scores = _get(sample, "pred_mask_score")
+            n = len(scores) if scores is not None else int(mask.max()) + 1
+            names = list(classes) if classes and len(classes) == n else [str(k) for k in range(n)]
+            row.update(mask_fractions(mask, names))
+            gt_mask = _get(sample, "gt_mask")
+            if gt_mask is not None:
+                row.update(mask_fractions(gt_mask, names, prefix="gt_"))
         rows.append(row)
     return rows

@@ -3,7 +3,10 @@
 Images go through the config's TEST pipeline (its loading transform first: ``LoadMedicalImage`` reads PNG,
 JPEG and DICOM), in batches, into the model's ``test_step`` (its data preprocessor, then
 ``mode='predict'``). An image that cannot be read is reported in ``failures`` with its reason and listed
-without values; the others are still predicted.
+without values; the others are still predicted. The pipeline records each image's geometry
+(:class:`~cxrdet.engines.runner.traced_pipeline.TracedPipeline`), so a segmentation model's mask comes back in
+the file's own size (row key :data:`~cxrdet.engines.runner.seg_masks.MASK_COLUMN`, with ``fraction_<class>`` of
+that mask); ``cxrdet predict`` writes it as a PNG.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from cxrdet.engines.runner.config import leaf_datasets
-from cxrdet.engines.runner.model import test_pipeline_steps
 from cxrdet.engines.runner.task_model import prediction_rows
 from cxrdet.errors import ConfigError, CxrdetError
 
@@ -24,14 +26,27 @@ log = logging.getLogger(__name__)
 
 
 def build_pipeline(cfg):
-    """The test pipeline as one callable, built in the config's scope."""
-    from mmengine.dataset import Compose
-    from mmengine.registry import DefaultScope
+    """The test pipeline as one callable, built in the config's scope; it records each image's geometry in its data
+    sample's ``file_geometry`` (when the geometry can be inverted)."""
+    from cxrdet.engines.runner.traced_pipeline import TracedPipeline
 
-    import cxrdet.datasets  # noqa: F401 - registers cxrdet's transforms
+    return TracedPipeline(cfg)
 
-    with DefaultScope.overwrite_default_scope(str(cfg.get("default_scope") or "cxrdet")):
-        return Compose(test_pipeline_steps(cfg))
+
+def _add_file_masks(rows: list[dict[str, Any]], samples: list, classes) -> None:
+    """A segmentation sample's mask in its file's geometry (and its class fractions) into its row."""
+    from cxrdet.engines.runner.seg_masks import MASK_COLUMN, mask_in_file
+    from cxrdet.engines.runner.task_model import mask_fractions
+
+    for row, sample in zip(rows, samples):
+        scores = sample.get("pred_mask_score") if hasattr(sample, "get") else None
+        geometry = sample.metainfo.get("file_geometry")
+        if scores is None or geometry is None:
+            continue
+        mask = mask_in_file(scores, geometry)
+        names = list(classes) if classes and len(classes) == len(scores) else [str(k) for k in range(len(scores))]
+        row.update(mask_fractions(mask, names))
+        row[MASK_COLUMN] = mask
 
 
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -69,7 +84,10 @@ def predict_files(
             except (CxrdetError, OSError, ValueError) as err:
                 failures[str(item.image_id)] = str(err)
         if packed:
-            for row in prediction_rows(_run(model, packed), classes):
+            samples = _run(model, packed)
+            chunk_rows = prediction_rows(samples, classes)
+            _add_file_masks(chunk_rows, samples, classes)
+            for row in chunk_rows:
                 rows[row["image_id"]] = row
         bar.update(len(chunk))
     bar.close()
