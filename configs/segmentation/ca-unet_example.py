@@ -4,7 +4,12 @@
 #   cxrdet train configs/segmentation/ca-unet_example.py --data-root example_gastric/
 # ASPP rates 2/4/6: the full config's 6/12/18 scaled to the 8 px bottleneck (16 px at 256 px input: 6/12/18 there
 # reach across it; here they would see only zero padding beyond the centre tap).
-# lr 3e-3 (the full recipe's 1e-3 at 100 epochs is slower to start).
+# lr 3e-3 (the full recipe's 1e-3 at 100 epochs is slower to start). 157,550 parameters (measured).
+# Measured (make-example --task gastric, seed 0: 64 views, 51 train / 13 val, Runner, 1 CPU thread, 8 epochs in
+# 33-72 s on a shared 2-core machine): val lesion IoU / mIoU / PA, best epoch by mIoU:
+#   CA-U-Net 0.966 / 0.981 / 0.997;  U-Net 0.951 / 0.973 / 0.996;  U-Net + CBAM 0.942 / 0.968 / 0.995;
+#   U-Net + ASPP 0.949 / 0.972 / 0.996;  all-background mask (= the untrained CA-U-Net): 0 / 0.459 / 0.918.
+# The synthetic lesions are easy; 13 validation views do not rank the ablations.
 _base_ = ["./_base_/gastric_segmentation.py"]
 
 input_size = 64

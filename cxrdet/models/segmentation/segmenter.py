@@ -49,9 +49,6 @@ class UNetSegmenter(BaseModel):
         ConfigError: bad class weights.
     """
 
-    predicts_masks = True
-    """Marks models whose predictions are masks (``cxrdet predict`` writes them as PNGs)."""
-
     def __init__(
         self,
         in_channels: int = 3,
