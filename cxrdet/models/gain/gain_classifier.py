@@ -124,11 +124,19 @@ class GAINClassifier(BaseModel):
         return features, self.head(features.mean(dim=(2, 3)))
 
     def attention(self, inputs: Tensor, classes: Tensor | None = None, create_graph: bool = True):
-        """Logits and the attention ``B x H x W`` of ``classes`` (None: the predicted class) for ``inputs``."""
-        features, logits = self.features_and_logits(inputs)
-        target = logits.detach().argmax(dim=1) if classes is None else classes.to(logits.device)
-        score = logits.gather(1, target.view(-1, 1)).squeeze(1)
-        return logits, grad_cam_attention(features, score, tuple(inputs.shape[-2:]), create_graph=create_graph)
+        """Logits and the attention ``B x H x W`` of ``classes`` (None: the predicted class) for ``inputs``.
+
+        Gradients are enabled here, so it also works under ``torch.no_grad()``. With ``create_graph=False``
+        (inference) the inputs are detached first and the results come back detached.
+        """
+        with torch.enable_grad():
+            if not create_graph:
+                inputs = inputs.detach().clone().requires_grad_(True)  # a graph even with frozen parameters
+            features, logits = self.features_and_logits(inputs)
+            target = logits.detach().argmax(dim=1) if classes is None else classes.to(logits.device)
+            score = logits.gather(1, target.view(-1, 1)).squeeze(1)
+            att = grad_cam_attention(features, score, tuple(inputs.shape[-2:]), create_graph=create_graph)
+        return (logits, att) if create_graph else (logits.detach(), att.detach())
 
     def forward(
         self,
@@ -206,11 +214,9 @@ class GAINClassifier(BaseModel):
             data_samples = [BaseDataElement() for _ in range(len(inputs))]
         if len(data_samples) != len(inputs):
             raise ValueError(f"{len(data_samples)} data samples for a batch of {len(inputs)} images")
-        with torch.enable_grad():  # mmengine's val/test loops run under no_grad
-            x = inputs.detach().clone().requires_grad_(True)  # a graph even with frozen parameters
-            logits, attention = self.attention(x, None, create_graph=False)
-        scores = F.softmax(logits.detach().float(), dim=1)
-        for sample, score, att in zip(data_samples, scores, attention.detach()):
+        logits, attention = self.attention(inputs, None, create_graph=False)  # grad on inside mmengine's no_grad
+        scores = F.softmax(logits.float(), dim=1)
+        for sample, score, att in zip(data_samples, scores, attention):
             sample.pred_score = score
             sample.pred_label = score.argmax().to(torch.long)
             sample.pred_attention = att.float()
