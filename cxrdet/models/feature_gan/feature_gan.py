@@ -16,8 +16,10 @@ own :meth:`FeatureGAN.train_step` over an ``OptimWrapperDict`` (keys ``generator
 - every ``fake_every`` steps (2) the classifier learns from a batch of generated features of classes drawn
   uniformly (or by ``fake_class_weights``): the minority classes get as many samples as the majority ones;
   every ``real_every`` steps (5) it learns from the batch's real features. A step counts one training batch.
-- the classifier's BatchNorms keep step 1's running statistics while it learns (``classifier_bn_eval``):
-  batches of generated features would otherwise move them away from the real features it classifies.
+- the classifier's average pool (row 19, where step 1 max-pools) changes the statistics its BatchNorms see: their
+  running statistics are re-estimated once over step 1's training set before training (``recalibrate_bn``), then
+  kept while it learns (``classifier_bn_eval``): batches of generated features would otherwise move them away
+  from the real features it classifies.
 - prediction (val/test/``cxrdet predict``): the classifier on real features, ``pred_score`` / ``pred_label`` as
   :class:`~cxrdet.models.classifiers.ImageClassifier`, so ``ClassificationMetric`` and ``prediction_rows`` apply.
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -86,7 +88,9 @@ class FeatureGAN(BaseModel):
         real_every: ... and from real features every this many steps (5).
         g_cls_weight: weight of the classifier's cross entropy in the generator's loss.
         fake_class_weights: relative frequency of each class among generated features (None: uniform).
-        classifier_bn_eval: the classifier's BatchNorms keep step 1's running statistics while it learns.
+        classifier_bn_eval: the classifier's BatchNorms keep their running statistics while it learns.
+        recalibrate_bn: re-estimate the classifier's BatchNorm statistics on step 1's training set before
+            training (its average pool changes them; :meth:`fit_feature_stats`).
         data_preprocessor: the same as step 1's (the extractor must see what it was trained on).
         init_cfg: mmengine init config.
     """
@@ -103,6 +107,7 @@ class FeatureGAN(BaseModel):
         g_cls_weight: float = 1.0,
         fake_class_weights: Sequence[float] | None = None,
         classifier_bn_eval: bool = True,
+        recalibrate_bn: bool = True,
         data_preprocessor: dict | None = None,
         init_cfg: dict | list[dict] | None = None,
     ) -> None:
@@ -152,6 +157,7 @@ class FeatureGAN(BaseModel):
         self.real_every = int(real_every)
         self.g_cls_weight = float(g_cls_weight)
         self.classifier_bn_eval = bool(classifier_bn_eval)
+        self.recalibrate_bn = bool(recalibrate_bn)
         self.extractor.eval()
 
     # ------------------------------------------------------------------ set-up
@@ -180,6 +186,42 @@ class FeatureGAN(BaseModel):
     def real_features(self, inputs: torch.Tensor) -> torch.Tensor:
         """The frozen extractor's row-15 features of a preprocessed batch (extractor space, unscaled)."""
         return self.extractor(inputs)
+
+    @torch.no_grad()
+    def fit_feature_stats(self, batches: Iterable) -> int:
+        """Step 1's training set -> the scaler's per-channel range and the classifier's BatchNorm statistics.
+
+        The classifier's average pool (row 19) changes what the BatchNorms after it see compared with step 1's max
+        pool; with ``recalibrate_bn`` their running statistics are re-estimated over the same real features
+        (cumulative averages, no weight changes) before training. Returns the number of images seen.
+
+        Args:
+            batches: dataloader batches (``inputs`` + ``data_samples``), passed through the data preprocessor.
+        """
+        self.scaler.reset()
+        norms = [m for m in self.classifier.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in norms]
+        was = self.classifier.training
+        if self.recalibrate_bn:
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None
+            self.classifier.train()
+        seen = 0
+        try:
+            for batch in batches:
+                inputs = self.data_preprocessor(batch, False)["inputs"]
+                features = self.real_features(inputs)
+                self.scaler.observe(features)
+                if self.recalibrate_bn:
+                    self.classifier(features)
+                seen += len(inputs)
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+            self.classifier.train(was)
+        self.scaler.finish()
+        return seen
 
     def sample_classes(self, n: int, device: torch.device) -> torch.Tensor:
         """``n`` class indices drawn by ``fake_class_weights`` (uniform by default)."""

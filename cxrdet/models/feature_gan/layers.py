@@ -30,7 +30,7 @@ def scaled(channels: int, width: float) -> int:
     """``channels * width`` rounded, at least 1 (the width multiplier of the shrunk test models)."""
     if width <= 0:
         raise ConfigError(f"width multiplier {width} must be > 0")
-    return max(1, int(round(channels * width)))
+    return max(1, round(channels * width))
 
 
 class ConvBNAct(nn.Sequential):

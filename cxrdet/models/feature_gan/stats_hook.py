@@ -3,15 +3,15 @@
 Registered hook (``custom_hooks=[dict(type='FeatureStatsHook')]`` in ``configs/feature_gan/``): at ``before_train``
 (after mmengine has initialised the model from step 1's checkpoint or resumed a run) it runs the frozen extractor
 over the whole training dataloader, step 1's training set, and stores the per-channel minimum and maximum in
-:class:`~cxrdet.models.feature_gan.scaler.FeatureScaler`'s buffers. A resumed run or a model whose statistics are
-already set keeps them (they are computed once).
+:class:`~cxrdet.models.feature_gan.scaler.FeatureScaler`'s buffers (and re-estimates the classifier's BatchNorm
+statistics: :meth:`~cxrdet.models.feature_gan.FeatureGAN.fit_feature_stats`). A resumed run or a model whose
+statistics are already set keeps them (they are computed once).
 """
 
 from __future__ import annotations
 
 import logging
 
-import torch
 from mmengine.hooks import Hook
 
 from cxrdet.registry import HOOKS
@@ -20,16 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def compute_feature_stats(model, dataloader) -> int:
-    """Runs ``model``'s extractor over ``dataloader`` into its scaler; returns the number of images seen."""
-    model.scaler.reset()
-    seen = 0
-    with torch.no_grad():
-        for batch in dataloader:
-            data = model.data_preprocessor(batch, False)
-            model.scaler.observe(model.real_features(data["inputs"]))
-            seen += len(data["inputs"])
-    model.scaler.finish()
-    return seen
+    """``model.fit_feature_stats`` over ``dataloader``; returns the number of images seen."""
+    return int(model.fit_feature_stats(dataloader))
 
 
 @HOOKS.register_module()

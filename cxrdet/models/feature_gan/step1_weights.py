@@ -59,7 +59,8 @@ def load_step1_weights(path: str | Path, trunk: nn.Module, top: nn.Module, head:
         if not part:
             raise InputError(
                 path,
-                f"no {prefix}* tensors: not a step-1 checkpoint of ImageClassifier(GanFeatureExtractor, FeatureGanHead)",
+                f"no {prefix}* tensors: not a step-1 checkpoint of "
+                "ImageClassifier(GanFeatureExtractor, FeatureGanHead)",
             )
         try:
             module.load_state_dict(part, strict=True)
