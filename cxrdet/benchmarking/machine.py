@@ -61,7 +61,7 @@ def machine_record(device: str = "cpu") -> dict[str, Any]:
         "cudnn": torch.backends.cudnn.version() if cuda_ok else None,
         "python": sys.version.split()[0],
         "platform": platform.platform(terse=True),
-        "versions": {name: _version(name) for name in LIBRARIES},
+        "versions": {**{name: _version(name) for name in LIBRARIES}, "torch": torch.__version__},
     }
 
 
