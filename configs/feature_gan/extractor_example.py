@@ -1,7 +1,7 @@
 # Feature GAN step 1, CPU example: the extractor at 1/16 of the write-up's widths (4-32 channels, FC 256-32-6) on
 # `cxrdet make-example --task imbalanced` (160 px grey phantoms, 3 majority classes x 60 and 3 minority x 6 in
 # train.csv, a balanced test.csv), one input channel (the example's images are grey), batch 16, Adam 3e-3 (the
-# full recipe's 1e-4 is for 65 M parameters and 50 epochs), 10 epochs. 63,838 parameters (measured).
+# full recipe's 1e-4 is for 65 M parameters and 50 epochs), 10 epochs. 254,416 parameters (measured).
 #   cxrdet make-example --task imbalanced -o example_imbalanced/
 #   cxrdet train configs/feature_gan/extractor_example.py --data-root example_imbalanced/ -o work_dirs/fgan_step1
 #   cxrdet test  configs/feature_gan/extractor_example.py work_dirs/fgan_step1/all/best_*.pth --data-root example_imbalanced/

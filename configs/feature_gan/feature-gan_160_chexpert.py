@@ -11,8 +11,8 @@
 #   cxrdet train configs/feature_gan/feature-gan_160_chexpert.py --data-root DATA \
 #       --cfg-options model.extractor_checkpoint=work_dirs/extractor_160-e50_chexpert/all/best_cls_balanced_accuracy_epoch_N.pth
 #   cxrdet test  configs/feature_gan/feature-gan_160_chexpert.py CHECKPOINT --data-root DATA
-# Parameters: 324,548,325 in all (generator 177,162,840, discriminator 80,553,921, classifier 62,027,020, frozen
-# extractor rows 2-15 3,212,448; measured).
+# Parameters: 322,548,325 in all (generator 177,162,840, discriminator 80,553,537, classifier 61,619,212, frozen
+# extractor rows 2-15 3,212,736; measured).
 _base_ = ["./_base_/chexpert.py"]
 
 num_classes = 6

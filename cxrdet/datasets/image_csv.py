@@ -5,7 +5,8 @@ One row per image: ``Path`` (relative to ``data_root``, as CheXpert's ``train.cs
 ``CheXpert-v1.0-small/``) and its class, either as a name in one column (``label_column='label'``) or, CheXpert's
 own layout, as one column per class holding 1 for the image's finding (``label_column=None``: the row's class is
 the one of ``classes`` whose cell is 1; rows with none or several are left out, logged; -1 "uncertain" is not 1).
-Patients are kept in one subset: a ``patient_column``, else the ``patientNNNNN`` folder of CheXpert paths.
+Patients are kept in one subset: a ``patient_column``, else the ``patientNNNNN`` folder of CheXpert paths. An
+image's id is its file stem when the stems are unique, else its path without the suffix (CheXpert's views).
 
 ``held_out=True`` reads a separate test file whole (e.g. the example's balanced ``test.csv``): every row, whatever
 ``split`` and ``subset`` the engine sets; otherwise the rows are split as every task data set (seeded 8:2 split
@@ -154,7 +155,7 @@ class ImageCsvDataset(TaskDataset):
             items.append(
                 {
                     "img_path": str(image),
-                    "img_id": Path(rel).stem if "/" not in rel else Path(rel).with_suffix("").as_posix(),
+                    "img_id": Path(rel).with_suffix("").as_posix(),
                     "gt_label": label,
                     STRATUM_KEY: label,
                     GROUP_KEY: patient or None,
@@ -164,6 +165,10 @@ class ImageCsvDataset(TaskDataset):
             log.info("%s: %d rows without exactly one positive class of %s left out", path, skipped, classes)
         if not items:
             raise InputError(path, "no labelled image")
+        stems = [Path(item["img_id"]).name for item in items]
+        if len(set(stems)) == len(stems):  # file names are unique: the id is the file's stem
+            for item, stem in zip(items, stems):
+                item["img_id"] = stem
         return items
 
     def subset_mask(self, items: list[dict]) -> np.ndarray:

@@ -89,6 +89,8 @@ class FeatureGAN(BaseModel):
         g_cls_weight: weight of the classifier's cross entropy in the generator's loss.
         fake_class_weights: relative frequency of each class among generated features (None: uniform).
         classifier_bn_eval: the classifier's BatchNorms keep their running statistics while it learns.
+        classifier_start: steps the generator and discriminator train before the classifier starts learning
+            (0: from the first step, as the write-up).
         recalibrate_bn: re-estimate the classifier's BatchNorm statistics on step 1's training set before
             training (its average pool changes them; :meth:`fit_feature_stats`).
         data_preprocessor: the same as step 1's (the extractor must see what it was trained on).
@@ -108,14 +110,15 @@ class FeatureGAN(BaseModel):
         fake_class_weights: Sequence[float] | None = None,
         classifier_bn_eval: bool = True,
         recalibrate_bn: bool = True,
+        classifier_start: int = 0,
         data_preprocessor: dict | None = None,
         init_cfg: dict | list[dict] | None = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if int(fake_every) < 1 or int(real_every) < 1 or g_cls_weight < 0:
+        if int(fake_every) < 1 or int(real_every) < 1 or g_cls_weight < 0 or int(classifier_start) < 0:
             raise ConfigError(
-                f"FeatureGAN: fake_every={fake_every}, real_every={real_every} (>= 1), g_cls_weight={g_cls_weight} "
-                "(>= 0)"
+                f"FeatureGAN: fake_every={fake_every}, real_every={real_every} (>= 1), g_cls_weight={g_cls_weight}, "
+                f"classifier_start={classifier_start} (>= 0)"
             )
         backbone = MODELS.build(dict(extractor, type=extractor.get("type", "GanFeatureExtractor")))
         head_module = MODELS.build(dict(head, type=head.get("type", "FeatureGanHead")))
@@ -158,6 +161,7 @@ class FeatureGAN(BaseModel):
         self.g_cls_weight = float(g_cls_weight)
         self.classifier_bn_eval = bool(classifier_bn_eval)
         self.recalibrate_bn = bool(recalibrate_bn)
+        self.classifier_start = int(classifier_start)
         self.extractor.eval()
 
     # ------------------------------------------------------------------ set-up
@@ -287,11 +291,12 @@ class FeatureGAN(BaseModel):
         self.classifier.train(was)
         logs.update(loss_g=loss_g.detach(), loss_g_adv=adv.detach(), loss_g_cls=cls.detach())
 
-        if step % self.fake_every == 0:
+        learns = step > self.classifier_start
+        if learns and step % self.fake_every == 0:
             with torch.no_grad():
                 fake, fake_labels = self.generate(n, device=inputs.device)
             logs["loss_c_fake"] = self._classifier_step(self.scaler.unscale(fake), fake_labels, optim_wrapper)
-        if step % self.real_every == 0:
+        if learns and step % self.real_every == 0:
             logs["loss_c_real"] = self._classifier_step(real, labels, optim_wrapper)
         return logs
 
