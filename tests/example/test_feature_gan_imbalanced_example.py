@@ -80,5 +80,5 @@ def test_deterministic_and_refusals(example, tmp_path):
         make_imbalanced_example(again, n_per_class_major=20)
     with pytest.raises(ConfigError, match="no image"):
         make_imbalanced_example(tmp_path / "x", n_per_class_major=5, ratio=10)
-    with pytest.raises(ConfigError, match="32..1024"):
+    with pytest.raises(ConfigError, match=r"32\.\.1024"):
         make_imbalanced_example(tmp_path / "y", size=16)
