@@ -25,6 +25,8 @@ import pytest
 from cxrdet.benchmarking.counting import MMDET_CONVENTION, ULTRALYTICS_CONVENTION
 from cxrdet.benchmarking.report import CSV_COLUMNS, FILES
 
+pytestmark = pytest.mark.slow  # real runs: configs in their own processes, a Runner training
+
 CONFIGS = Path(__file__).parents[2] / "configs"
 YOLO = CONFIGS / "yolo" / "yolov5n_192-e20_example.py"
 RETINANET = CONFIGS / "mmdet" / "retinanet_r18_fpn_160-e12_example.py"

@@ -23,6 +23,8 @@ from cxrdet.benchmarking.runs_report import COLUMNS, sort_runs
 from cxrdet.benchmarking.runs_table import read_run, read_submission_scores
 from cxrdet.errors import InputError
 
+pytestmark = pytest.mark.slow  # real runs: configs in their own processes, a Runner training
+
 YOLO = Path(__file__).parents[2] / "configs" / "yolo" / "yolov5n_192-e20_example.py"
 RESULTS_HEADER = (  # Ultralytics 8.4 results.csv of a cxrdet run (cxrdet's validator adds the VinDr column)
     "epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),"
