@@ -200,3 +200,23 @@ def test_registered_and_built_from_a_config() -> None:
         )
     )
     assert isinstance(model, GAINClassifier) and model.mask_weight == 0.2 and model.cls_weight == 0.9
+
+
+def test_cxrdet_explains_the_attention_gain_trains() -> None:
+    """``cxrdet explain``'s Grad-CAM (models.gradcam on ``cam_layer``, tensor mode) is GAIN's own attention."""
+    import torch.nn.functional as F
+
+    from cxrdet.models.gradcam import grad_cam
+
+    torch.manual_seed(1)
+    backbone = VGG(in_channels=3, stage_widths=(4, 8), convs_per_stage=(1, 1), norm=True, pool_last=False, out="map")
+    model = GAINClassifier(backbone, ClsHead(8, 2, hidden_dims=(6,))).eval()
+    x = torch.rand(3, 3, 16, 16)
+    with torch.no_grad():
+        samples = model(x, None, mode="predict")
+    cam = grad_cam(
+        model, x, layer=model.cam_layer, score_fn=lambda out: out.gather(1, out.argmax(1, keepdim=True))[:, 0]
+    )
+    up = F.interpolate(cam[:, None], size=(16, 16), mode="bilinear", align_corners=False)[:, 0]
+    up = up / up.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+    torch.testing.assert_close(torch.stack([s.pred_attention for s in samples]), up, atol=1e-4, rtol=0)

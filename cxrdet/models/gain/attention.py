@@ -3,7 +3,8 @@
 Part of :class:`~cxrdet.models.gain.gain_classifier.GAINClassifier` (loss and predict modes). With ``F`` the
 backbone's last feature map (``B x K x h x w``) and ``y`` the explained score of each image, the attention is
 ``A = ReLU(sum_k mean_ij(dy/dF_k(i, j)) * F_k)`` (Grad-CAM, Selvaraju et al. 2017), upsampled bilinearly to the
-input size and divided by its maximum per image (plus ``eps``, so an all-zero map stays zero). The gradient
+input size and divided by its maximum per image (at least ``eps``, so an all-zero map stays zero; an added
+``eps`` would distort maps whose values are small, as Grad-CAM's are: ``dy/dF`` carries a ``1 / (h w)``). The gradient
 ``dy/dF`` comes from ``torch.autograd.grad(..., create_graph=True)``: it is itself a differentiable function of
 the head's and the backbone's weights, so a loss on ``A`` trains both (a ``.backward()`` into hooks, as the public
 GAIN code does, would make it a constant). :func:`erase` is GAIN's attention-mining input
@@ -16,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-EPS = 1e-6
-"""Added to each map's maximum before dividing (keeps an all-zero map zero and the division smooth)."""
+EPS = 1e-8
+"""Smallest divisor: a map whose maximum is below it is divided by it instead (an all-zero map stays zero)."""
 
 
 def grad_cam_attention(
@@ -35,10 +36,10 @@ def grad_cam_attention(
         score: the explained score per image, shape ``[B]`` (e.g. the target class's logit).
         out_size: ``(H, W)`` to upsample to (bilinear, ``align_corners=False``); None keeps ``h x w``.
         create_graph: keep the gradient differentiable (training); False for inference.
-        eps: added to each map's maximum before the division.
+        eps: the smallest divisor.
 
     Returns:
-        ``B x H x W`` (or ``B x h x w``) float maps, ``A / (max(A) + eps)`` per image.
+        ``B x H x W`` (or ``B x h x w``) float maps, ``A / max(max(A), eps)`` per image.
 
     Raises:
         ValueError: ``features`` is not ``B x K x h x w``, ``score`` is not ``[B]``, or the score does not depend
@@ -56,7 +57,7 @@ def grad_cam_attention(
     if out_size is not None and tuple(cam.shape[-2:]) != tuple(out_size):
         cam = F.interpolate(cam, size=tuple(int(s) for s in out_size), mode="bilinear", align_corners=False)
     peak = cam.flatten(1).amax(dim=1).view(-1, 1, 1, 1)
-    return (cam / (peak + eps)).squeeze(1)
+    return (cam / peak.clamp_min(eps)).squeeze(1)
 
 
 def erase(inputs: Tensor, attention: Tensor, w: float = 10.0, sigma: float = 0.5) -> Tensor:
