@@ -110,7 +110,7 @@ def test_curves_hook_averages_each_epoch_and_draws_train_and_val(tmp_path):
 
     from cxrdet.engines.runner.curves import TrainingCurvesHook
 
-    hook = TrainingCurvesHook()
+    hook = TrainingCurvesHook(min_seconds=0)  # draw after every validation
     runner = SimpleNamespace(
         work_dir=str(tmp_path), epoch=0, iter=0, experiment_name="t", train_loop=type("EpochBasedTrainLoop", (), {})()
     )
@@ -132,3 +132,19 @@ def test_curves_hook_averages_each_epoch_and_draws_train_and_val(tmp_path):
     runner.epoch = 1
     resumed.before_train(runner)
     assert resumed.history["train/loss"] == [(1, 2.0)] and resumed.history["val/cls/accuracy"] == [(1, 0.5)]
+
+
+def test_curves_hook_draws_fast_epochs_once_at_the_end_but_keeps_the_csv_current(tmp_path):
+    from cxrdet.engines.runner.curves import TrainingCurvesHook
+
+    hook = TrainingCurvesHook()  # min_seconds=30: sub-second epochs are not redrawn each time
+    runner = SimpleNamespace(
+        work_dir=str(tmp_path), epoch=0, iter=0, experiment_name="t", train_loop=type("EpochBasedTrainLoop", (), {})()
+    )
+    hook.after_train_iter(runner, 0, outputs={"loss": torch.tensor(1.0)})
+    hook.after_train_epoch(runner)
+    runner.epoch = 1
+    hook.after_val_epoch(runner, {"cls/accuracy": 0.5})
+    assert (tmp_path / "training_curves.csv").is_file() and not (tmp_path / "training_curves.png").exists()
+    hook.after_train(runner)
+    assert (tmp_path / "training_curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -2,15 +2,18 @@
 
 :class:`TrainingCurvesHook` averages what the model's ``train_step`` logs (``loss``, its parts, and e.g. a
 classifier's batch ``accuracy``) over each epoch (or each ``interval`` iterations for iteration-based
-loops), takes the validation metrics of each validation, and redraws the figure
-(:func:`cxrdet.evaluation.curves.plot_training_curves`) after each validation and at the end. The CSV has
-one row per (step, key, value); both files are written atomically, and a resumed run continues them.
+loops), takes the validation metrics of each validation, rewrites the CSV after each validation and redraws
+the figure (:func:`cxrdet.evaluation.curves.plot_training_curves`) after a validation when ``min_seconds``
+have passed since the last drawing (drawing takes seconds; a run of sub-second epochs would spend most of its
+time on it) and always at the end. The CSV has one row per (step, key, value); both files are written
+atomically, and a resumed run continues them.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -37,13 +40,16 @@ class TrainingCurvesHook(Hook):
     Args:
         filename: the PNG's name inside the run's ``work_dir`` (the CSV takes the same stem).
         interval: iterations per point when the loop is iteration-based (epoch-based loops: one per epoch).
+        min_seconds: least time between two drawings of the PNG during training (0: after every validation).
     """
 
     priority = "LOW"
 
-    def __init__(self, filename: str = "training_curves.png", interval: int = 50) -> None:
+    def __init__(self, filename: str = "training_curves.png", interval: int = 50, min_seconds: float = 30.0) -> None:
         self.filename = filename
         self.interval = max(1, int(interval))
+        self.min_seconds = float(min_seconds)
+        self._drawn_at = time.monotonic()
         self.history: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self._sums: dict[str, float] = defaultdict(float)
         self._counts: dict[str, int] = defaultdict(int)
@@ -91,12 +97,12 @@ class TrainingCurvesHook(Hook):
             number = _number(value)
             if number is not None:
                 self.history[f"val/{key}"].append((step, number))
-        self._write(runner)
+        self._write(runner, draw=time.monotonic() - self._drawn_at >= self.min_seconds)
 
     def after_train(self, runner) -> None:
-        self._write(runner)
+        self._write(runner, draw=True)
 
-    def _write(self, runner) -> None:
+    def _write(self, runner, draw: bool) -> None:
         from mmengine.dist import is_main_process
 
         from cxrdet.evaluation.curves import plot_training_curves
@@ -109,4 +115,6 @@ class TrainingCurvesHook(Hook):
         out = Path(runner.work_dir) / self.filename
         rows = [(step, key, value) for key, points in self.history.items() for step, value in points]
         write_csv(out.with_suffix(".csv"), pd.DataFrame(rows, columns=["step", "key", "value"]), index=False)
-        plot_training_curves(dict(self.history), out, title=str(getattr(runner, "experiment_name", "")))
+        if draw:
+            plot_training_curves(dict(self.history), out, title=str(getattr(runner, "experiment_name", "")))
+            self._drawn_at = time.monotonic()
