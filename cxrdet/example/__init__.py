@@ -1,5 +1,6 @@
 """Built-in example data: synthetic chest radiographs as VinDr-style DICOM datasets, a DICOM writer, and the
-synthetic bone age (RSNA layout) and fracture (class folders) data sets of the custom models.
+synthetic bone age (RSNA layout), fracture (class folders), gastric (images + lesion masks) and imbalanced
+(CheXpert-style CSVs) data sets of the custom models.
 
 Public API (import from the submodules; this package imports nothing heavy):
 
@@ -9,6 +10,10 @@ Public API (import from the submodules; this package imports nothing heavy):
   (``--task bone-age``).
 - :func:`cxrdet.example.fracture.make_fracture_example`: normal/fractured bone CT slices in class folders +
   ``patients.csv`` (``--task fracture``).
+- :func:`cxrdet.example.gastric.make_gastric_example`: endoscopy-like views, 0/1 lesion masks and
+  ``labels.csv`` normal/egc (``--task gastric``: GAIN, CA-U-Net).
+- :func:`cxrdet.example.imbalanced.make_imbalanced_example`: six chest classes at 10:1 in ``train.csv``, a
+  balanced ``test.csv`` (``--task imbalanced``: the feature GAN).
 """
 
 TASKS: tuple[str, ...] = ("vindr", "bone-age", "fracture", "gastric", "imbalanced")
