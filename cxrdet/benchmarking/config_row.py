@@ -6,8 +6,8 @@ In that process, in this order:
 
 1. the untrained network is built offline by its engine's builder (YOLO through the Ultralytics engine's
    untrained checkpoint, mmdet detectors by :func:`~cxrdet.benchmarking.detectors.load_detector`, custom models
-   by :func:`~cxrdet.benchmarking.task_networks.load_task_network`); a YOLO network is fused (Conv + BN), as
-   Ultralytics' predictor runs it;
+   by :func:`~cxrdet.benchmarking.task_networks.load_task_network`); a YOLO network is fused (Conv + BN) and, on
+   an x86 CPU, put in channels-last memory format, as Ultralytics' predictor runs it;
 2. latency at batch 1 and throughput at ``batch`` (:mod:`.timing`: median and quartiles after a warm-up) of the
    network forward on ``device`` (optionally in half precision), then the peak memory: the process's peak RSS
    and, on CUDA, torch's ``max_memory_allocated`` (the inference is what they describe);
@@ -73,6 +73,22 @@ def model_name(config: str | os.PathLike, engine: str, options: Mapping[str, Any
     if part and depth:
         part = f"{part}-{depth}"
     return f"{kind} {part}".strip()
+
+
+def ultralytics_channels_last(device: str) -> bool:
+    """Whether Ultralytics' predictor (``AutoBackend``, Ultralytics >= 8.4) runs a PyTorch model in channels-last
+    memory format on ``device``: by default on an x86 CPU with oneDNN under Linux or Windows, not on CUDA."""
+    import platform
+
+    import torch
+
+    return (
+        str(device) == "cpu"
+        and platform.machine() in {"AMD64", "x86_64"}
+        and platform.system() in {"Linux", "Windows"}
+        and torch.backends.mkldnn.is_available()
+        and bool(torch.backends.mkldnn.enabled)
+    )
 
 
 def _device(device: str) -> str:
@@ -141,9 +157,13 @@ def benchmark_config(
     net = load_network(config, engine, options)
     build_s = time.perf_counter() - start
     size = net.padded(imgsz)
+    net.to(dev)
+    channels_last = False
     if engine == "ultralytics":
         net.model = net.model.fuse(verbose=False)  # Ultralytics' predictor runs the fused network
-    net.to(dev)
+        channels_last = ultralytics_channels_last(dev)
+        if channels_last:
+            net.model.to(memory_format=torch.channels_last)
     if half:
         net.model.half()
     one = net.inputs(1, size, device=dev)
@@ -179,6 +199,7 @@ def benchmark_config(
         "cuda_max_allocated_mb": cuda_mb,
         "device": dev,
         "threads": torch.get_num_threads(),
+        "channels_last": channels_last,
         "half": bool(half),
         "build_s": build_s,
         "removed": list(net.removed),

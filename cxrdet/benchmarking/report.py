@@ -161,8 +161,9 @@ def benchmark_markdown(rows: Sequence[dict[str, Any]], machine: dict[str, Any], 
         f"GFLOPs at the input size, two conventions: **mmdet** = {MMDET_CONVENTION}; **Ultralytics** = "
         f"{ULTRALYTICS_CONVENTION} (twice the mmdet figure). Parameters: every parameter element, counted once.",
         "Latency and throughput: the network forward on prepared tensors (mmdet `mode='tensor'`, custom models "
-        "`mode='tensor'`, YOLO's raw head output with Conv+BN fused as Ultralytics' predictor runs it; no NMS, no "
-        "image decoding). Peak memory: each config in its own process, after the timing runs (RSS on CPU, "
+        "`mode='tensor'`, YOLO's raw head output, Conv+BN fused and channels-last on x86 CPUs as Ultralytics' "
+        "predictor runs it; no NMS, no image decoding). Peak memory: each config in its own process, after the "
+        "timing runs (RSS on CPU, "
         "torch's max allocated on CUDA). Training img/s: the engine's real trainer (Ultralytics' trainer or "
         "mmengine's Runner through `cxrdet train`), data loading included.",
         "",
