@@ -1,17 +1,17 @@
 """GAIN through the real path: ``cxrdet train | test | predict | explain`` on mmengine's Runner (configs/gain/).
 
-1. GAIN learns the gastric example (``make_gastric_example``, 64 views, 51 train / 13 val): the test accuracy
+1. GAIN learns the gastric example (``make_gastric_example``, 64 views, 52 train / 12 val): the test accuracy
    beats the majority class and the same model untrained by a wide margin; ``cxrdet test`` reports
    sensitivity and specificity; ``predict`` writes per-image rows, ``explain`` a Grad-CAM overlay of the file's size.
 2. The mask term moves the attention onto the lesions. On the plain example a tiny CNN's Grad-CAM already finds
-   the lesions (measured val IoU at threshold 0.5: 0.86 without the mask term, 0.90 with mask_weight=1), so the
-   test uses the situation GAIN was made for: a spurious cue. Every EGC view of a copy of the example gets a white
-   tag in its black corner (as endoscope overlays do), which predicts the class as well as the lesion. The same
-   model, seed and schedule is trained with ``mask_weight=1.0`` and with ``mask_weight=0``; the IoU of the
-   thresholded (0.5) predicted-class attention with the masks on the validation EGC views, from the last epoch's
-   weights, is compared. Measured (data seeds 0/1/2, 8 epochs): 0.87/0.86/0.85 with the mask term vs
-   0.35/0.53/0.58 without; the test asks for >= 0.7 and a margin of 0.15. With the write-up's 0.1 the same short
-   run moves less (0.41 vs 0.35; 96 views, 12 epochs: 0.60 vs 0.38), hence the raised weight for a CPU-sized run.
+   the lesions (measured, seed 0, the settings below: val IoU at threshold 0.5 of 0.89 without the mask term, 0.91
+   with mask_weight=0.1, 0.90 with 1.0), so the test uses the situation GAIN was made for: a spurious cue. Every
+   EGC view of a copy of the example gets a white tag in its black corner (as endoscope overlays do), which
+   predicts the class as well as the lesion. The same model, seed and schedule is trained with ``mask_weight=1.0``
+   and with ``mask_weight=0``; the IoU of the thresholded (0.5) predicted-class attention with the masks on the
+   validation EGC views, from the last epoch's weights, is compared. Measured (data seeds 0/1/2, 8 epochs): 0.86 /
+   0.76 / 0.87 with the mask term vs 0.42 / 0.26 / 0.39 without; the test (seed 0) asks for >= 0.65 and a margin
+   of 0.15. With the write-up's 0.1 this short run moves less (0.47 / 0.38 / 0.48), hence the raised weight.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def test_gain_learns_the_gastric_example_and_reports_sensitivity_and_specificity
 
     val = dataset_of(engine.split_cfg("all"), "val_dataloader")
     labels = [val.get_data_info(i)["gt_label"] for i in range(len(val))]
-    majority = max(labels.count(0), labels.count(1)) / len(labels)  # 13 views: the trivial baseline, by hand
+    majority = max(labels.count(0), labels.count(1)) / len(labels)  # 12 views: the trivial baseline, by hand
     acc = trained.metrics["cls/accuracy"]
     print(f"GAIN val accuracy {acc:.3f} (untrained {untrained.metrics['cls/accuracy']:.3f}, majority {majority:.3f})")
     assert acc >= 0.85 and acc >= majority + 0.3, trained.lines()
@@ -162,4 +162,4 @@ def test_mask_term_moves_the_attention_onto_the_lesions(gastric, tmp_path) -> No
         assert engine.test(last).metrics["cls/accuracy"] >= 0.9  # both classify: the tag alone gives the class
         iou[weight] = _attention_iou(engine, last)
     print(f"attention IoU with the mask term {iou[1.0]:.3f}, without {iou[0.0]:.3f}")
-    assert iou[1.0] >= 0.7 and iou[1.0] >= iou[0.0] + 0.15, iou
+    assert iou[1.0] >= 0.65 and iou[1.0] >= iou[0.0] + 0.15, iou

@@ -159,6 +159,11 @@ def test_mining_term_is_the_target_probability_on_the_erased_image() -> None:
     assert float(mining(X, _samples([1]), mode="loss")["loss_mining"]) == pytest.approx(hand, rel=1e-5)
     assert float(mining(X, _samples([0]), mode="loss")["loss_mining"]) == 0.0  # class 0 is not mined
     torch.testing.assert_close(erase(X, att, 10, 0.5), erased)
+    torch.manual_seed(0)
+    backbone = VGG(in_channels=3, stage_widths=(4, 6), convs_per_stage=(1, 1), pool_last=False, out="map")
+    trained = GAINClassifier(backbone, ClsHead(6, 2), cls_weight=0.0, mask_weight=0.0, mining_weight=1.0).train()
+    trained(torch.rand(2, 3, 8, 8), _samples([1, 0]), mode="loss")["loss_mining"].backward()
+    assert float(backbone.features[0].weight.grad.abs().sum()) > 0  # the mining term alone trains the backbone
 
 
 def test_predict_gives_attention_under_no_grad_and_leaves_no_parameter_gradient() -> None:
