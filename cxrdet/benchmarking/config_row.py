@@ -91,6 +91,24 @@ def ultralytics_channels_last(device: str) -> bool:
     )
 
 
+def prepare_for_timing(net: Any, device: str, half: bool = False) -> bool:
+    """Puts a built network on ``device`` as its tool runs it for inference (in place); returns whether it is in
+    channels-last memory format. A YOLO network is fused (Conv + BN) and, where Ultralytics' predictor does so,
+    channels-last (:func:`ultralytics_channels_last`); ``half``: float16."""
+    import torch
+
+    net.to(device)
+    channels_last = False
+    if net.engine == "ultralytics":
+        net.model = net.model.fuse(verbose=False)  # Ultralytics' predictor runs the fused network
+        channels_last = ultralytics_channels_last(device)
+        if channels_last:
+            net.model.to(memory_format=torch.channels_last)
+    if half:
+        net.model.half()
+    return channels_last
+
+
 def _device(device: str) -> str:
     from cxrdet.engines.runner.model import torch_device
 
@@ -157,15 +175,7 @@ def benchmark_config(
     net = load_network(config, engine, options)
     build_s = time.perf_counter() - start
     size = net.padded(imgsz)
-    net.to(dev)
-    channels_last = False
-    if engine == "ultralytics":
-        net.model = net.model.fuse(verbose=False)  # Ultralytics' predictor runs the fused network
-        channels_last = ultralytics_channels_last(dev)
-        if channels_last:
-            net.model.to(memory_format=torch.channels_last)
-    if half:
-        net.model.half()
+    channels_last = prepare_for_timing(net, dev, half)
     one = net.inputs(1, size, device=dev)
     many = net.inputs(batch, size, device=dev)
     if half:
