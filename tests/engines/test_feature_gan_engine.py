@@ -147,3 +147,13 @@ def test_step_2_trains_from_step_1_through_the_runner(runs):
 def test_issue_criterion_minority_recall_kept_and_balanced_accuracy_within_2_points(runs):
     assert _minority(runs["rec2"]) >= _minority(runs["rec1"]) - 1e-9, (runs["rec1"], runs["rec2"])
     assert runs["bal2"] >= runs["bal1"] - 0.02, (runs["bal1"], runs["bal2"])
+
+
+def test_the_runner_trusts_checkpoints_the_model_section_names():
+    from mmengine.config import Config
+
+    from cxrdet.engines.runner.runner_engine import model_checkpoints
+
+    cfg = Config(dict(model=dict(type="FeatureGAN", extractor_checkpoint="/w/step1.pth", other_checkpoint=None)))
+    assert model_checkpoints(cfg) == ["/w/step1.pth"]
+    assert model_checkpoints(Config(dict(model=dict(type="ImageClassifier")))) == []

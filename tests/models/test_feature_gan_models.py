@@ -317,3 +317,30 @@ def test_optim_constructor_and_model_options_are_checked():
         FeatureGAN(extractor=dict(in_channels=1, width=1 / 16, input_size=64), head=dict(in_features=32))
     with pytest.raises(ConfigError, match="fake_class_weights"):
         _tiny_gan(fake_class_weights=[1, 2])
+
+
+def test_classifier_start_delays_the_classifier_and_the_stats_hook_computes_once():
+    from types import SimpleNamespace
+
+    from cxrdet.models.feature_gan import FeatureStatsHook
+
+    gan = _tiny_gan(classifier_start=3)
+    hook = FeatureStatsHook()
+    runner = SimpleNamespace(model=gan, train_dataloader=[_batch(), _batch(2)])
+    hook.before_train(runner)
+    assert bool(gan.scaler.ready)
+    low = gan.scaler.low.clone()
+
+    class Refuses:
+        def __iter__(self):
+            raise AssertionError("statistics recomputed")
+
+    hook.before_train(SimpleNamespace(model=gan, train_dataloader=Refuses()))  # resumed: kept
+    assert torch.equal(gan.scaler.low, low)
+    optim = _optim(gan)
+    gan.train()
+    logs = [gan.train_step(_batch(), optim) for _ in range(10)]
+    assert _adam_steps(optim["classifier"]) == 4 + 2  # fake on 4, 6, 8, 10; real on 5, 10
+    assert not any("loss_c_fake" in x or "loss_c_real" in x for x in logs[:3])
+    with pytest.raises(TypeError, match="not a FeatureGAN"):
+        hook.before_train(SimpleNamespace(model=torch.nn.Linear(1, 1), train_dataloader=[]))
