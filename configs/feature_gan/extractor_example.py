@@ -2,6 +2,11 @@
 # `cxrdet make-example --task imbalanced` (160 px grey phantoms, 3 majority classes x 60 and 3 minority x 6 in
 # train.csv, a balanced test.csv), one input channel (the example's images are grey), batch 16, Adam 3e-3 (the
 # full recipe's 1e-4 is for 65 M parameters and 50 epochs), 10 epochs. 254,416 parameters (measured).
+# Measured (tests/engines/test_feature_gan_engine.py: 8 epochs on 40 images per majority class / 4 per minority
+# class, 160 px, seed 0, one CPU thread; both steps and their tests 37 s on a lightly loaded 2-core machine, 143 s
+# under load): balanced accuracy 0.608 on the balanced test.csv (chance
+# 0.167); recall of the minority classes 0.40 (Atelectasis 0.40, Cardiomegaly 0.10, Consolidation 0.70) against
+# 0.82 for the majority classes (Edema 0.60, No Finding 0.85, Pleural Effusion 1.00).
 #   cxrdet make-example --task imbalanced -o example_imbalanced/
 #   cxrdet train configs/feature_gan/extractor_example.py --data-root example_imbalanced/ -o work_dirs/fgan_step1
 #   cxrdet test  configs/feature_gan/extractor_example.py work_dirs/fgan_step1/all/best_*.pth --data-root example_imbalanced/

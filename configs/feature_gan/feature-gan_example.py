@@ -1,6 +1,12 @@
 # Feature GAN step 2, CPU example: the GAN at 1/16 of the write-up's widths over extractor_example.py's model
 # (give its checkpoint), the write-up's G/D learning rates, the classifier's raised from 1e-7 to 1e-4 (1e-7
 # barely moves it in a short run), batch 16, 6 epochs. 1,274,893 parameters (measured).
+# Measured after that step 1 (4 epochs, the write-up's 2/5 schedule): balanced accuracy 0.608 -> 0.550 and
+# minority recall 0.40 -> 0.18 (Atelectasis 0.35, Cardiomegaly 0.00, Consolidation 0.20; the majority classes
+# gained: Edema 0.75, No Finding 1.00): on this example step 2 does NOT help the minority classes. Feature-level
+# runs on the same data: training the classifier on real features only (every 5 steps) lowers them too (it keeps
+# learning the 10:1 prior); on generated features only it raises two of the three minority recalls at first but
+# costs majority recall; with the write-up's classifier lr 1e-7 nothing moves in 200 steps.
 #   cxrdet train configs/feature_gan/feature-gan_example.py --data-root example_imbalanced/ -o work_dirs/fgan_step2 \
 #       --cfg-options model.extractor_checkpoint=work_dirs/fgan_step1/all/best_cls_balanced_accuracy_epoch_N.pth
 #   cxrdet test  configs/feature_gan/feature-gan_example.py work_dirs/fgan_step2/all/best_*.pth --data-root example_imbalanced/

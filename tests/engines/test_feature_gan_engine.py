@@ -157,3 +157,24 @@ def test_the_runner_trusts_checkpoints_the_model_section_names():
     cfg = Config(dict(model=dict(type="FeatureGAN", extractor_checkpoint="/w/step1.pth", other_checkpoint=None)))
     assert model_checkpoints(cfg) == ["/w/step1.pth"]
     assert model_checkpoints(Config(dict(model=dict(type="ImageClassifier")))) == []
+
+
+def test_step_2_predicts_rows_through_the_cli(runs, chest, tmp_path):
+    import pandas as pd
+
+    from cxrdet.cli import main
+    from cxrdet.example.imbalanced import CLASSES
+
+    source = tmp_path / "some"
+    source.mkdir()
+    test = pd.read_csv(chest / "test.csv").head(12)
+    for rel in test["Path"]:
+        (source / Path(rel).name).write_bytes((chest / rel).read_bytes())
+    out = tmp_path / "pred.csv"
+    config = str(CONFIGS / "feature-gan_example.py")
+    assert main(["predict", config, str(runs["r2"].best), "--source", str(source), "-o", str(out)]) == 0
+    rows = pd.read_csv(out)
+    columns = [f"p_{c.lower().replace(' ', '_')}" for c in CLASSES]
+    assert sorted(rows.columns) == sorted(["image_id", *columns, "label"]) and len(rows) == 12
+    assert ((rows[columns].sum(axis=1) - 1.0).abs() < 1e-5).all()
+    assert set(rows["label"]) <= set(CLASSES)

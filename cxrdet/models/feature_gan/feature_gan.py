@@ -15,7 +15,9 @@ own :meth:`FeatureGAN.train_step` over an ``OptimWrapperDict`` (keys ``generator
   auxiliary classifier); discriminator and classifier receive no gradient from that update.
 - every ``fake_every`` steps (2) the classifier learns from a batch of generated features of classes drawn
   uniformly (or by ``fake_class_weights``): the minority classes get as many samples as the majority ones;
-  every ``real_every`` steps (5) it learns from the batch's real features. A step counts one training batch.
+  every ``real_every`` steps (5) it learns from the batch's real features. A step counts one training batch;
+  ``classifier_start`` steps may pass first (generator warm-up; 0 in the write-up). The step count is a buffer
+  (``steps``), so a resumed run keeps the schedule.
 - the classifier's average pool (row 19, where step 1 max-pools) changes the statistics its BatchNorms see: their
   running statistics are re-estimated once over step 1's training set before training (``recalibrate_bn``), then
   kept while it learns (``classifier_bn_eval``): batches of generated features would otherwise move them away
