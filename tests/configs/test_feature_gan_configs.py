@@ -73,7 +73,7 @@ def test_config_builds_model_data_and_optimisers(path, chest):
         small = build_task_model(cfg) if "example" in path.stem else None
         if small is not None:
             optim = FeatureGanOptimWrapperConstructor(options)(small)
-            lrs = {k: optim[k].get_lr()["lr"][0] for k in optim}
+            lrs = {k: optim[k].get_lr()["lr"][0] for k in optim.keys()}  # noqa: SIM118 - OptimWrapperDict
             assert lrs == {"generator": 1e-3, "discriminator": 1e-4, "classifier": classifier_lr}
         else:
             lrs = {k: v["optimizer"]["lr"] for k, v in options.items()}
