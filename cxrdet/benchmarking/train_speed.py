@@ -33,6 +33,17 @@ def _limit_training_set(config: Path, images: int) -> None:
     cfg.dump(str(config))
 
 
+def _config_data_root(config: str | os.PathLike, engine: str, options: Mapping[str, Any] | None) -> str | None:
+    """The ``data_root`` the config itself names."""
+    from cxrdet.config import read_config, resolve_path
+
+    if engine == "ultralytics":
+        from cxrdet.engines.yolo.config import resolve_config
+
+        return resolve_config(resolve_path(config), dict(options or {})).get("data_root")
+    return read_config(resolve_path(config), options).get("data_root")
+
+
 def config_train_speed(
     config: str | os.PathLike,
     engine: str,
@@ -52,7 +63,7 @@ def config_train_speed(
         config: the config file.
         engine: its engine name (``ultralytics``, ``mmdet``, ``mmengine``).
         data_root: the data set trained on: a ``cxrdet convert`` folder for detectors, the task's folder for
-            custom models.
+            custom models (None: the config's ``data_root``).
         work_dir: where the run writes.
         iters, skip: timed and warm-up iterations.
         batch: images per iteration.
@@ -62,11 +73,15 @@ def config_train_speed(
         timeout: seconds before a Runner run is killed.
 
     Raises:
-        ConfigError: no ``data_root``, or an engine without a training benchmark.
+        ConfigError: no ``data_root`` folder, or an engine without a training benchmark.
         TrainingError: the run failed or logged too few iterations.
     """
-    if not data_root:
-        raise ConfigError("--train-iters trains on real images: give --data-root (the config's data set)")
+    data_root = data_root or _config_data_root(config, engine, options)
+    if not data_root or not Path(data_root).is_dir():
+        raise ConfigError(
+            f"--train-iters trains on real images: give --data-root (the config's data_root {data_root!r} "
+            "is not a folder)"
+        )
     work_dir = Path(work_dir)
     if engine == "ultralytics":
         from cxrdet.benchmarking.yolo_training import yolo_train_speed
