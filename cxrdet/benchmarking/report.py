@@ -222,7 +222,7 @@ def plot_speed_vs_accuracy(rows: Sequence[dict[str, Any]], out: str | os.PathLik
     fig.tight_layout()
     out = Path(out)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=120)
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")  # labels beyond the axes included
     return out
 
 

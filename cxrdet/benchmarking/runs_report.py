@@ -55,6 +55,18 @@ def default_score(row: dict[str, Any]) -> float | None:
     return None
 
 
+def score_source(row: dict[str, Any]) -> str | None:
+    """What :func:`default_score` took: ``submission``, the OOF metric's name or the best validation metric's."""
+    for key, name in (
+        ("submission", "submission"),
+        ("oof_value", row.get("oof_metric")),
+        ("best_value", row.get("best_metric")),
+    ):
+        if not _missing(row.get(key)):
+            return str(name)
+    return None
+
+
 def sort_runs(rows: Sequence[dict[str, Any]], column: str = DEFAULT_SORT, ascending: bool = False) -> list[dict]:
     """``rows`` ordered by ``column`` (see the module docstring).
 
@@ -154,17 +166,18 @@ def plot_runs(rows: Sequence[dict[str, Any]], column: str, out: str | os.PathLik
         v = default_score(row) if column == DEFAULT_SORT else row.get(column)
         return float(v) if isinstance(v, (int, float)) and not _missing(v) else None
 
-    shown = [(r["config"], value(r)) for r in rows if value(r) is not None]
+    shown = [(r["config"], value(r), score_source(r) if column == DEFAULT_SORT else None) for r in rows]
+    shown = [s for s in shown if s[1] is not None]
     fig = Figure(figsize=(7.5, 1.2 + 0.4 * max(1, len(shown))))
     ax = fig.add_subplot(1, 1, 1)
     if shown:
-        names, values = zip(*shown)
+        names, values, sources = zip(*shown)
         bars = ax.barh(range(len(values)), values)
         ax.set_yticks(range(len(values)), labels=names, fontsize=8)
         ax.invert_yaxis()
-        for bar, v in zip(bars, values):
+        for bar, v, source in zip(bars, values, sources):
             ax.annotate(
-                f"{v:.4g}",
+                f"{v:.4g}" + (f" ({source})" if source else ""),
                 (bar.get_width(), bar.get_y() + bar.get_height() / 2),
                 xytext=(3, 0),
                 textcoords="offset points",
@@ -177,7 +190,7 @@ def plot_runs(rows: Sequence[dict[str, Any]], column: str, out: str | os.PathLik
     fig.tight_layout()
     out = Path(out)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=120)
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")  # labels beyond the axes included
     return out
 
 
