@@ -161,14 +161,15 @@ def bench_config(
 
 def iteration_times(work_dir: str | os.PathLike) -> list[float]:
     """The ``time`` of every logged training iteration under ``work_dir`` (mmengine's ``vis_data/scalars.json``),
-    in order (the newest run's file when there are several)."""
+    in order (the newest run's file when there are several). A training line has a loss (``loss``, or only its
+    parts: the feature GAN logs ``loss_d``, ``loss_g``, ...); validation lines have none."""
     files = sorted(Path(work_dir).rglob("vis_data/scalars.json"), key=lambda p: p.stat().st_mtime)
     if not files:
         return []
     times = []
     for line in files[-1].read_text().splitlines():
         record = json.loads(line) if line.strip() else {}
-        if "time" in record and "loss" in record:  # training lines (validation lines have no loss)
+        if "time" in record and any(k.startswith("loss") for k in record):  # training lines: validation has no loss
             times.append(float(record["time"]))
     return times
 

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cxrdet.datasets.file_listing import files_by_stem
 from cxrdet.datasets.task_dataset import GROUP_KEY, STRATUM_KEY, TaskDataset
 from cxrdet.errors import DicomError, InputError
 from cxrdet.io.tables import columns_error, read_csv_table, record_lines, short
@@ -57,18 +58,6 @@ def _find_image(folder: Path, image_id: str, listing: dict[str, Path]) -> Path |
     return listing.get(image_id)
 
 
-def _listing(folder: Path) -> dict[str, Path]:
-    """stem -> image path of the folder (first suffix of :data:`IMAGE_SUFFIXES` wins for a stem twice)."""
-    out: dict[str, Path] = {}
-    rank = {s: i for i, s in enumerate(IMAGE_SUFFIXES)}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in rank:
-            old = out.get(p.stem)
-            if old is None or rank[p.suffix.lower()] < rank[old.suffix.lower()]:
-                out[p.stem] = p
-    return out
-
-
 @DATASETS.register_module()
 class BoneAgeDataset(TaskDataset):
     """RSNA bone-age images with ``gt_age`` (months, float) and ``gt_male`` (1.0 / 0.0 / nan unknown).
@@ -108,7 +97,7 @@ class BoneAgeDataset(TaskDataset):
         folder = Path(self.data_root) / self.img_dir
         if not folder.is_dir():
             raise InputError(folder, f"no such image folder (img_dir of {path.name})")
-        listing = _listing(folder)
+        listing = files_by_stem(folder, IMAGE_SUFFIXES)
         lines = record_lines(path, len(frame))
         patients = frame["patient_id"] if "patient_id" in frame.columns else [""] * len(frame)
         seen: set[str] = set()

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cxrdet.datasets.file_listing import files_by_stem
 from cxrdet.datasets.task_dataset import GROUP_KEY, STRATUM_KEY, TaskDataset
 from cxrdet.errors import ConfigError, InputError
 from cxrdet.io.tables import columns_error, read_csv_table, record_lines, short
@@ -26,20 +27,6 @@ from cxrdet.registry import DATASETS
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MASK_SUFFIXES = (".png",)
 _COLUMNS = ("image_id", "label")
-
-
-def _listing(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:
-    """stem -> file of ``folder`` (the earlier suffix of ``suffixes`` wins for a stem twice); {} without folder."""
-    if not folder.is_dir():
-        return {}
-    rank = {s: i for i, s in enumerate(suffixes)}
-    out: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in rank:
-            old = out.get(p.stem)
-            if old is None or rank[p.suffix.lower()] < rank[old.suffix.lower()]:
-                out[p.stem] = p
-    return out
 
 
 @DATASETS.register_module()
@@ -92,8 +79,8 @@ class MaskedClassDataset(TaskDataset):
         img_dir = root / self.img_dir
         if not img_dir.is_dir():
             raise InputError(img_dir, f"no such image folder (img_dir of {path.name})")
-        images = _listing(img_dir, IMAGE_SUFFIXES)
-        masks = _listing(root / self.mask_dir, MASK_SUFFIXES)
+        images = files_by_stem(img_dir, IMAGE_SUFFIXES)
+        masks = files_by_stem(root / self.mask_dir, MASK_SUFFIXES)
         index = {name: i for i, name in enumerate(self.class_names)}
         patients = frame["patient_id"] if "patient_id" in frame.columns else [""] * len(frame)
         seen: set[str] = set()

@@ -42,10 +42,11 @@ def test_iteration_times_of_the_newest_run(tmp_path):
         {"lr": 0.01, "loss": 1.8, "time": 0.5, "data_time": 0.1, "iter": 2},
         {"vindr/mAP": 0.1, "time": 3.0, "step": 1},  # a validation line: no loss
         {"lr": 0.01, "loss": 1.7, "time": 0.7, "data_time": 0.1, "iter": 3},
+        {"loss_d": 0.6, "loss_g": 0.9, "time": 0.8, "data_time": 0.1, "iter": 4},  # the feature GAN: parts only
     ]
     (new / "scalars.json").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     os.utime(old / "scalars.json", (1, 1))
-    assert iteration_times(tmp_path) == [1.5, 0.5, 0.7]
+    assert iteration_times(tmp_path) == [1.5, 0.5, 0.7, 0.8]
     assert iteration_times(tmp_path / "nothing") == []
 
 

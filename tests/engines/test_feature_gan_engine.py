@@ -17,28 +17,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from task_runs import (
+    CONFIGS,
+    one_thread,  # noqa: F401 - autouse fixture
+    task_engine,
+)
 
 pytestmark = pytest.mark.slow
 
-CONFIGS = Path(__file__).parents[2] / "configs" / "feature_gan"
-QUIET = {"log_level": "WARNING"}
 STEP1_EPOCHS = 8
 STEP2_EPOCHS = 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _engine(config: str, data: Path, work: Path, **options):
-    from cxrdet.config import merge
-    from cxrdet.engines.base import engine_of_config
-
-    return engine_of_config(CONFIGS / config, merge(dict(QUIET, data_root=str(data), work_dir=str(work)), options))
+    return task_engine(f"feature_gan/{config}", data, work, **options)
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +163,7 @@ def test_step_2_predicts_rows_through_the_cli(runs, chest, tmp_path):
     for rel in test["Path"]:
         (source / Path(rel).name).write_bytes((chest / rel).read_bytes())
     out = tmp_path / "pred.csv"
-    config = str(CONFIGS / "feature-gan_example.py")
+    config = str(CONFIGS / "feature_gan" / "feature-gan_example.py")
     assert main(["predict", config, str(runs["r2"].best), "--source", str(source), "-o", str(out)]) == 0
     rows = pd.read_csv(out)
     columns = [f"p_{c.lower().replace(' ', '_')}" for c in CLASSES]

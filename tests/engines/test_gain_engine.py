@@ -23,40 +23,23 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from task_runs import one_thread, task_engine  # noqa: F401 - one_thread: autouse fixture
 
 pytestmark = pytest.mark.slow
 
-CONFIGS = Path(__file__).parents[2] / "configs"
-CONFIG = CONFIGS / "gain" / "gain_example.py"
-QUIET = {"log_level": "WARNING"}
+CONFIG = "gain/gain_example.py"
 EPOCHS = 8
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions run fastest on one thread (and do not fight other processes for the cores)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _engine(data: Path, work: Path, every: int = 2, **options):
     """The example config's engine; validation, checkpoint and curves every ``every`` epochs (each redraw of the
     training-curves PNG and each checkpoint's config dump cost about as much as an epoch of this tiny model)."""
     from cxrdet.config import merge
-    from cxrdet.engines.base import engine_of_config
 
     base = dict(
-        QUIET,
-        data_root=str(data),
-        work_dir=str(work),
-        train_cfg={"max_epochs": EPOCHS, "val_interval": every},
-        default_hooks={"checkpoint": {"interval": every}},
+        train_cfg={"max_epochs": EPOCHS, "val_interval": every}, default_hooks={"checkpoint": {"interval": every}}
     )
-    return engine_of_config(CONFIG, merge(base, options))
+    return task_engine(CONFIG, data, work, **merge(base, options))
 
 
 @pytest.fixture(scope="module")

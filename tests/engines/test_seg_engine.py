@@ -16,20 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from task_runs import one_thread, task_engine  # noqa: F401 - one_thread: autouse fixture
 
 pytestmark = pytest.mark.slow
 
-CONFIGS = Path(__file__).parents[2] / "configs"
-CONFIG = CONFIGS / "segmentation" / "ca-unet_example.py"
+CONFIG = "segmentation/ca-unet_example.py"
 EPOCHS = 4
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +35,7 @@ def gastric(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def run(gastric, tmp_path_factory):
-    from cxrdet.config import merge
-    from cxrdet.engines.base import engine_of_config
-
-    options = {"log_level": "WARNING", "data_root": str(gastric), "work_dir": str(tmp_path_factory.mktemp("runs"))}
-    engine = engine_of_config(CONFIG, merge(options, {"train_cfg": {"max_epochs": EPOCHS}}))
+    engine = task_engine(CONFIG, gastric, tmp_path_factory.mktemp("runs"), train_cfg={"max_epochs": EPOCHS})
     (result,) = engine.train(["all"])
     return engine, result
 

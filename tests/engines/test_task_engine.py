@@ -15,29 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from task_runs import CONFIGS, QUIET, one_thread  # noqa: F401 - one_thread: autouse fixture
+from task_runs import task_engine as _engine
 
 pytestmark = pytest.mark.slow
-
-CONFIGS = Path(__file__).parents[2] / "configs"
-QUIET = {"log_level": "WARNING"}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions run fastest on one thread (and do not fight other processes for the cores)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _engine(config: str, data: Path, work: Path, **options):
-    from cxrdet.config import merge
-    from cxrdet.engines.base import engine_of_config
-
-    return engine_of_config(CONFIGS / config, merge(dict(QUIET, data_root=str(data), work_dir=str(work)), options))
 
 
 @pytest.fixture(scope="module")

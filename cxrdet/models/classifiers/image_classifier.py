@@ -18,17 +18,10 @@ from mmengine.structures import BaseDataElement
 from torch import nn
 
 from cxrdet.errors import ConfigError, InputError
+from cxrdet.models.parts import build_part, class_weights
 from cxrdet.registry import MODELS
 
 _MODES = ("loss", "predict", "tensor")
-
-
-def _build(part: dict | nn.Module, what: str) -> nn.Module:
-    if isinstance(part, nn.Module):
-        return part
-    if isinstance(part, dict):
-        return MODELS.build(part)
-    raise ConfigError(f"ImageClassifier: {what} must be a config dict or an nn.Module, got {type(part).__name__}")
 
 
 @MODELS.register_module()
@@ -60,20 +53,16 @@ class ImageClassifier(BaseModel):
         init_cfg: dict | list[dict] | None = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = _build(backbone, "backbone")
-        self.neck = None if neck is None else _build(neck, "neck")
-        self.head = _build(head, "head")
+        self.backbone = build_part(backbone, "ImageClassifier", "backbone")
+        self.neck = None if neck is None else build_part(neck, "ImageClassifier", "neck")
+        self.head = build_part(head, "ImageClassifier", "head")
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"ImageClassifier: label_smoothing={label_smoothing} outside [0, 1)")
         self.label_smoothing = float(label_smoothing)
         self.log_accuracy = bool(log_accuracy)
         num_classes = getattr(self.head, "num_classes", None)
-        if class_weight is not None:
-            weight = torch.as_tensor([float(w) for w in class_weight], dtype=torch.float32)
-            if num_classes is not None and weight.numel() != num_classes:
-                raise ConfigError(f"ImageClassifier: {weight.numel()} class weights for {num_classes} classes")
-            if (weight < 0).any() or weight.sum() <= 0:
-                raise ConfigError(f"ImageClassifier: class_weight={list(class_weight)} must be >= 0, not all 0")
+        weight = class_weights(class_weight, num_classes, "ImageClassifier")
+        if weight is not None:
             self.register_buffer("class_weight", weight, persistent=False)
         else:
             self.class_weight = None

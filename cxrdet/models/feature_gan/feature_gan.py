@@ -47,6 +47,7 @@ from cxrdet.models.classifiers.image_classifier import ImageClassifier
 from cxrdet.models.feature_gan.classifier import FeatureClassifier
 from cxrdet.models.feature_gan.scaler import FeatureScaler
 from cxrdet.models.feature_gan.step1_weights import load_step1_weights
+from cxrdet.models.parts import class_weights
 from cxrdet.registry import MODELS
 
 log = logging.getLogger(__name__)
@@ -147,14 +148,9 @@ class FeatureGAN(BaseModel):
                 f"FeatureGAN: the generator makes 10 x 10 features (a 160 px input); extractor.input_size="
                 f"{backbone.input_size} gives {backbone.feature_size} x {backbone.feature_size}"
             )
-        if fake_class_weights is None:
+        weights = class_weights(fake_class_weights, self.num_classes, "FeatureGAN", "fake_class_weights")
+        if weights is None:
             weights = torch.ones(self.num_classes)
-        else:
-            weights = torch.as_tensor([float(w) for w in fake_class_weights])
-            if weights.numel() != self.num_classes or (weights < 0).any() or weights.sum() <= 0:
-                raise ConfigError(
-                    f"FeatureGAN: fake_class_weights={list(fake_class_weights)}: {self.num_classes} values >= 0"
-                )
         self.register_buffer("fake_class_weights", weights / weights.sum(), persistent=False)
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         self.extractor_checkpoint = extractor_checkpoint

@@ -31,17 +31,10 @@ from torch import Tensor, nn
 
 from cxrdet.errors import ConfigError, InputError
 from cxrdet.models.gain.attention import erase, grad_cam_attention
+from cxrdet.models.parts import build_part
 from cxrdet.registry import MODELS
 
 _MODES = ("loss", "predict", "tensor")
-
-
-def _build(part: dict | nn.Module, what: str) -> nn.Module:
-    if isinstance(part, nn.Module):
-        return part
-    if isinstance(part, dict):
-        return MODELS.build(part)
-    raise ConfigError(f"GAINClassifier: {what} must be a config dict or an nn.Module, got {type(part).__name__}")
 
 
 def _where(sample: BaseDataElement) -> str:
@@ -94,8 +87,8 @@ class GAINClassifier(BaseModel):
                 raise ConfigError(f"GAINClassifier: {name}={value} must be >= 0")
         if sum(float(v) for v in weights.values()) <= 0.0:
             raise ConfigError("GAINClassifier: cls_weight, mask_weight and mining_weight are all 0: nothing to train")
-        self.backbone = _build(backbone, "backbone")
-        self.head = _build(head, "head")
+        self.backbone = build_part(backbone, "GAINClassifier", "backbone")
+        self.head = build_part(head, "GAINClassifier", "head")
         self.cls_weight = float(cls_weight)
         self.mask_weight = float(mask_weight)
         self.mining_weight = float(mining_weight)

@@ -19,6 +19,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 
 from cxrdet.errors import ConfigError, InputError
+from cxrdet.models.parts import class_weights
 from cxrdet.models.segmentation.unet import UNet
 from cxrdet.registry import MODELS
 
@@ -81,12 +82,8 @@ class UNetSegmenter(BaseModel):
         )
         self.num_classes = int(num_classes)
         self.ignore_index = int(ignore_index)
-        if class_weight is not None:
-            weight = torch.as_tensor([float(w) for w in class_weight], dtype=torch.float32)
-            if weight.numel() != self.num_classes or (weight < 0).any() or weight.sum() <= 0:
-                raise ConfigError(
-                    f"UNetSegmenter: class_weight={list(class_weight)} needs {self.num_classes} values >= 0, not all 0"
-                )
+        weight = class_weights(class_weight, self.num_classes, "UNetSegmenter")
+        if weight is not None:
             self.register_buffer("class_weight", weight, persistent=False)
         else:
             self.class_weight = None
