@@ -143,6 +143,8 @@ def plain_loop_speed(
     optimizer = None if _has_own_train_step(model) else _optimizer(cfg, model)
     loader = DataLoader(dataset, batch_size=batch, shuffle=True, collate_fn=pseudo_collate, drop_last=True)
     own_step = _own_train_step(cfg, model)
+    if own_step is not None and hasattr(model, "fit_feature_stats"):
+        model.fit_feature_stats(loader)  # the feature GAN's statistics pass (FeatureStatsHook's, before training)
     times: list[float] = []
     while len(times) < iters + skip:
         tick = time.perf_counter()
