@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import ConfigError
+from cxrdet.example.out_dir import prepare_out_dir
 from cxrdet.io.atomic import write_csv
 from cxrdet.io.overlays import write_png_atomic
 
@@ -244,17 +245,6 @@ def render_hand(age_months: float, male: bool, size: int, rng: np.random.Generat
     return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
 
 
-def _check_out_dir(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{out} is not empty; choose an empty folder or pass --overwrite")
-        for old in (out / IMAGE_DIR).glob("*.png"):  # replace only what this writer writes
-            old.unlink()
-        (out / CSV_NAME).unlink(missing_ok=True)
-
-
 def make_bone_age_example(
     out: str | PathLike, n: int = DEFAULT_N, seed: int = 0, size: int = DEFAULT_SIZE, overwrite: bool = False
 ) -> BoneAgeExampleSummary:
@@ -282,7 +272,7 @@ def make_bone_age_example(
     if not 32 <= size <= 2048:
         raise ConfigError(f"the bone age example's image size must be 32..2048 pixels, got {size}")
     out = Path(out)
-    _check_out_dir(out, overwrite)
+    prepare_out_dir(out, overwrite, [f"{IMAGE_DIR}/*.png", CSV_NAME])
     rng = np.random.default_rng([seed, 31])
     slices = rng.permutation(n) + rng.random(n)
     ages = [int(a) for a in np.rint(MIN_AGE + (MAX_AGE - MIN_AGE) * slices / n)]

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import ConfigError
+from cxrdet.example.out_dir import prepare_out_dir
 from cxrdet.io.atomic import write_csv
 from cxrdet.io.overlays import write_png_atomic
 
@@ -155,18 +156,6 @@ def _check_classes(classes: tuple[str, ...]) -> tuple[str, str]:
     return classes[0], classes[1]
 
 
-def _check_out_dir(out: Path, overwrite: bool, classes: tuple[str, str]) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{out} is not empty; choose an empty folder or pass --overwrite")
-        for name in classes:  # replace only what this writer writes
-            for old in (out / name).glob("*.png"):
-                old.unlink()
-        (out / PATIENTS_CSV).unlink(missing_ok=True)
-
-
 def make_fracture_example(
     out: str | PathLike,
     n_per_class: int = DEFAULT_N_PER_CLASS,
@@ -202,7 +191,7 @@ def make_fracture_example(
     if not 32 <= size <= 2048:
         raise ConfigError(f"the fracture example's image size must be 32..2048 pixels, got {size}")
     out = Path(out)
-    _check_out_dir(out, overwrite, names)
+    prepare_out_dir(out, overwrite, [*(f"{name}/*.png" for name in names), PATIENTS_CSV])
     per_class = -(-n_per_class // SLICES_PER_PATIENT)
     numbers = np.random.default_rng([seed, 43]).permutation(2 * per_class)
     images: dict[str, list[str]] = {name: [] for name in names}

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import ConfigError
+from cxrdet.example.out_dir import prepare_out_dir
 from cxrdet.io.atomic import write_csv
 from cxrdet.io.overlays import write_png_atomic
 
@@ -156,18 +157,6 @@ def render_view(size: int, lesion: np.ndarray | None, rng: np.random.Generator) 
     return np.clip(img * view[..., None], 0.0, 1.0)
 
 
-def _check_out_dir(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{out} is not empty; choose an empty folder or pass --overwrite")
-        for name in (IMAGE_DIR, MASK_DIR):  # replace only what this writer writes
-            for old in (out / name).glob("*.png"):
-                old.unlink()
-        (out / LABELS_CSV).unlink(missing_ok=True)
-
-
 def make_gastric_example(
     out: str | PathLike,
     n: int = DEFAULT_N,
@@ -198,7 +187,7 @@ def make_gastric_example(
     if isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= 2048:
         raise ConfigError(f"the gastric example's image size must be 32..2048 pixels, got {size!r}")
     out = Path(out)
-    _check_out_dir(out, overwrite)
+    prepare_out_dir(out, overwrite, [f"{IMAGE_DIR}/*.png", f"{MASK_DIR}/*.png", LABELS_CSV])
     is_egc = np.zeros(n, bool)
     is_egc[np.random.default_rng([seed, 61]).permutation(n)[: n // 2]] = True
     view = _field_of_view(size)

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from cxrdet.errors import ConfigError
+from cxrdet.example.out_dir import prepare_out_dir
 from cxrdet.io.atomic import write_csv
 from cxrdet.io.overlays import write_png_atomic
 
@@ -115,18 +116,6 @@ def _check(n_major: int, ratio: int, n_test: int, size: int) -> None:
         raise ConfigError(f"the imbalanced example's image size must be 32..1024 pixels, got {size}")
 
 
-def _check_out_dir(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{out} is not empty; choose an empty folder or pass --overwrite")
-        for old in (out / "images").glob("*.png"):  # replace only what this writer writes
-            old.unlink()
-        for name in (TRAIN_CSV, TEST_CSV):
-            (out / name).unlink(missing_ok=True)
-
-
 def _write_set(out: Path, prefix: str, counts: dict[str, int], size: int, seed: int) -> pd.DataFrame:
     rows = []
     for name, n in counts.items():
@@ -173,7 +162,7 @@ def make_imbalanced_example(
     start = time.perf_counter()
     _check(int(n_per_class_major), int(ratio), int(n_test_per_class), int(size))
     out = Path(out)
-    _check_out_dir(out, overwrite)
+    prepare_out_dir(out, overwrite, ["images/*.png", TRAIN_CSV, TEST_CSV])
     n_minor = int(n_per_class_major) // int(ratio)
     train_counts = {c: (n_minor if c in MINORITY else int(n_per_class_major)) for c in CLASSES}
     test_counts = {c: int(n_test_per_class) for c in CLASSES}

@@ -19,6 +19,7 @@ from cxrdet.errors import ConfigError
 from cxrdet.example import DEFAULT_CLASSES, SUPPORTED_CLASSES
 from cxrdet.example.dicom_writer import write_dicom
 from cxrdet.example.lesions import Finding, draw_findings, modify_anatomy
+from cxrdet.example.out_dir import prepare_out_dir
 from cxrdet.example.phantom import render, sample_anatomy
 from cxrdet.vindr import CLASS_NAMES, LABEL_COLUMNS, NO_FINDING
 
@@ -57,20 +58,6 @@ class ExampleSummary:
     boxes_per_class: dict[int, int]  # true findings (not reader rows) per class, both splits
     n_normal: int  # images without any finding ("No finding" from all three readers)
     seconds: float = field(default=0.0, compare=False)
-
-
-def _check_out_dir(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{out} is not empty; choose an empty folder or pass --overwrite")
-        # overwrite replaces only what make-example writes; other files are left alone
-        for split in ("train", "test"):
-            for old in (out / split).glob("*.dicom"):
-                old.unlink()
-        for name in OUTPUT_FILES:
-            (out / name).unlink(missing_ok=True)
 
 
 def _dicom_options(g: int, seed: int, rng: np.random.Generator) -> dict:
@@ -301,7 +288,7 @@ def make_example(
     if any(min(s) < 64 or max(s) > 8192 for s in sizes):
         raise ConfigError(f"image sizes must be 64..8192 pixels a side, got {sizes}")
     out = Path(out_dir)
-    _check_out_dir(out, overwrite)
+    prepare_out_dir(out, overwrite, ["train/*.dicom", "test/*.dicom", *OUTPUT_FILES])
 
     id_rng = np.random.default_rng([seed, 7])
     ids: list[str] = []
