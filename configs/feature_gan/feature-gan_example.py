@@ -6,7 +6,11 @@
 # gained: Edema 0.75, No Finding 1.00): on this example step 2 does NOT help the minority classes. Feature-level
 # runs on the same data: training the classifier on real features only (every 5 steps) lowers them too (it keeps
 # learning the 10:1 prior); on generated features only it raises two of the three minority recalls at first but
-# costs majority recall; with the write-up's classifier lr 1e-7 nothing moves in 200 steps.
+# costs majority recall; with the write-up's classifier lr 1e-7 nothing moves in 200 steps. Before it learns, step
+# 2's classifier (step 1's weights, average pool, recalibrated BatchNorm) scores 0.658 / 0.483; every variant of
+# the write-up's schedule tried (classifier lr 1e-5..1e-4, 4..40 epochs, generator warm-up, 10 GAN updates a batch,
+# minority-only fakes) ends below that and below step 1's minority recall; without the real-feature updates
+# (model.real_every=1000000, lr 3e-5, 4 epochs) it reaches 0.658 / 0.517.
 #   cxrdet train configs/feature_gan/feature-gan_example.py --data-root example_imbalanced/ -o work_dirs/fgan_step2 \
 #       --cfg-options model.extractor_checkpoint=work_dirs/fgan_step1/all/best_cls_balanced_accuracy_epoch_N.pth
 #   cxrdet test  configs/feature_gan/feature-gan_example.py work_dirs/fgan_step2/all/best_*.pth --data-root example_imbalanced/

@@ -132,8 +132,12 @@ def test_step_2_trains_from_step_1_through_the_runner(runs):
 
 @pytest.mark.xfail(
     reason="measured on the example (8 + 4 epochs at 1/16 width, classifier lr 1e-4): step 2 LOWERS the minority "
-    "recall (0.40 -> 0.18) and the balanced accuracy (0.61 -> 0.55); the generated features of 4 training images a "
-    "minority class do not teach the classifier those classes",
+    "recall (0.40 -> 0.18) and the balanced accuracy (0.61 -> 0.55). Step 2's classifier before it learns (step 1's "
+    "weights, average pool, recalibrated BatchNorm) scores 0.66 / 0.48; its updates on real features (every 5 steps) "
+    "then teach the 10:1 prior, and the generated features never become class-specific enough to counter it (their "
+    "loss stays ~1.0-1.7 against ~0.2-0.4 on real ones). Lower lrs, generator warm-up, more epochs (up to 40), 10 "
+    "GAN updates a batch, minority-only fakes: all still lower the minority recall; only dropping the real-feature "
+    "updates (not the write-up's schedule) keeps it",
     strict=False,
 )
 def test_issue_criterion_minority_recall_kept_and_balanced_accuracy_within_2_points(runs):
