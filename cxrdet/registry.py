@@ -4,8 +4,9 @@ Configs with ``default_scope='cxrdet'`` find cxrdet's components (and mmengine's
 configs in mmdet's scope reach them as ``type='cxrdet.Name'`` (mmengine imports ``cxrdet.registry`` for an
 unknown scope). Components register lazily: a lookup imports the ``locations`` packages first. The other
 registries mmengine's Runner builds from (optimizers, schedulers, loops, visualizers, samplers, ...) have a
-child here too, without components of its own, so that a ``cxrdet``-scope run finds mmengine's through it (as
-mmdet's own registry module does) instead of warning for each one. Not TASK_UTILS: mmdet's anchor generators
+child here too (only OPTIM_WRAPPERS has a component of its own, LateZeroGradOptimWrapper), so that a
+``cxrdet``-scope run finds mmengine's through it (as mmdet's own registry module does) instead of warning for
+each one. Not TASK_UTILS: mmdet's anchor generators
 and assigners live in mmdet's, and a ``cxrdet`` child there would hide them whenever a ``cxrdet``-scope run
 left its scope current (mmengine then falls back to the registry it was asked).
 """
@@ -40,7 +41,9 @@ DATA_SAMPLERS = Registry("data sampler", parent=root.DATA_SAMPLERS, scope="cxrde
 MODEL_WRAPPERS = Registry("model_wrapper", parent=root.MODEL_WRAPPERS, scope="cxrdet")
 WEIGHT_INITIALIZERS = Registry("weight initializer", parent=root.WEIGHT_INITIALIZERS, scope="cxrdet")
 OPTIMIZERS = Registry("optimizer", parent=root.OPTIMIZERS, scope="cxrdet")
-OPTIM_WRAPPERS = Registry("optim_wrapper", parent=root.OPTIM_WRAPPERS, scope="cxrdet")
+OPTIM_WRAPPERS = Registry(
+    "optim_wrapper", parent=root.OPTIM_WRAPPERS, scope="cxrdet", locations=["cxrdet.engines.runner.late_zero_grad"]
+)
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     "optimizer wrapper constructor", parent=root.OPTIM_WRAPPER_CONSTRUCTORS, scope="cxrdet"
 )

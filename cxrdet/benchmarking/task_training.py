@@ -110,10 +110,75 @@ def _own_train_step(cfg, model):
     return lambda data: model.train_step(data, wrappers)
 
 
+class PlainLoop:
+    """The loop a PyTorch user writes by hand over a derived config's model and training data, one iteration a call.
+
+    ``DataLoader`` (shuffled, the config's batch size, the config's pipeline) -> the model's data preprocessor ->
+    ``mode='loss'`` -> backward -> the config's optimiser; a model with a training step of its own (the feature
+    GAN's three optimisers) is stepped by it, after its statistics pass (its FeatureStatsHook's, in the Runner).
+
+    Args:
+        config: a :func:`task_bench_config` file (its batch size, pipeline and optimiser are used).
+        data_root: the data the config reads.
+        seed: torch's seed (weights, shuffling).
+    """
+
+    def __init__(self, config: str | os.PathLike, data_root: str | os.PathLike, seed: int = 0) -> None:
+        import torch
+        from mmengine.dataset import pseudo_collate
+        from torch.utils.data import DataLoader
+
+        from cxrdet.config import read_config
+        from cxrdet.engines.runner.task_data import set_task_split
+        from cxrdet.engines.runner.task_model import build_task_model
+        from cxrdet.engines.runner.task_predict import dataset_of
+
+        torch.manual_seed(seed)
+        cfg = read_config(config)
+        set_task_split(cfg, "all", data_root)
+        dataset = dataset_of(cfg, "train_dataloader")
+        self.batch = int(cfg.train_dataloader.batch_size)
+        self.model = build_task_model(cfg)
+        self.model.init_weights()
+        self.model.train()
+        self.optimizer = None if _has_own_train_step(self.model) else _optimizer(cfg, self.model)
+        self.loader = DataLoader(
+            dataset, batch_size=self.batch, shuffle=True, collate_fn=pseudo_collate, drop_last=True
+        )
+        self.own_step = _own_train_step(cfg, self.model)
+        if self.own_step is not None and hasattr(self.model, "fit_feature_stats"):
+            self.model.fit_feature_stats(self.loader)
+        self._batches = iter(self.loader)
+        self.data_seconds: list[float] = []
+
+    def _next_batch(self):
+        try:
+            return next(self._batches)
+        except StopIteration:
+            self._batches = iter(self.loader)
+            return next(self._batches)
+
+    def step(self) -> float:
+        """One training iteration (its data loading included); returns its seconds."""
+        tick = time.perf_counter()
+        data = self._next_batch()
+        self.data_seconds.append(time.perf_counter() - tick)
+        if self.own_step is not None:
+            self.own_step(data)
+        else:
+            model = self.model
+            data = model.data_preprocessor(data, True)
+            loss, _ = model.parse_losses(model(**data, mode="loss"))
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        return time.perf_counter() - tick
+
+
 def plain_loop_speed(
     config: str | os.PathLike, data_root: str | os.PathLike, iters: int, skip: int = 2, seed: int = 0
 ) -> TrainSpeed:
-    """Trains the derived config's model for ``iters`` iterations with a hand-written PyTorch loop.
+    """Trains the derived config's model for ``iters`` iterations with :class:`PlainLoop`.
 
     Args:
         config: a :func:`task_bench_config` file (its batch size, pipeline and optimiser are used).
@@ -122,47 +187,10 @@ def plain_loop_speed(
         skip: warm-up iterations.
         seed: torch's seed (weights, shuffling).
     """
-    import torch
-    from mmengine.dataset import pseudo_collate
-    from torch.utils.data import DataLoader
-
-    from cxrdet.config import read_config
-    from cxrdet.engines.runner.task_data import set_task_split
-    from cxrdet.engines.runner.task_model import build_task_model
-    from cxrdet.engines.runner.task_predict import dataset_of
-
     start_wall = time.perf_counter()
-    torch.manual_seed(seed)
-    cfg = read_config(config)
-    set_task_split(cfg, "all", data_root)
-    dataset = dataset_of(cfg, "train_dataloader")
-    batch = int(cfg.train_dataloader.batch_size)
-    model = build_task_model(cfg)
-    model.init_weights()
-    model.train()
-    optimizer = None if _has_own_train_step(model) else _optimizer(cfg, model)
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, collate_fn=pseudo_collate, drop_last=True)
-    own_step = _own_train_step(cfg, model)
-    if own_step is not None and hasattr(model, "fit_feature_stats"):
-        model.fit_feature_stats(loader)  # the feature GAN's statistics pass (FeatureStatsHook's, before training)
-    times: list[float] = []
-    while len(times) < iters + skip:
-        tick = time.perf_counter()
-        for data in loader:
-            if own_step is not None:
-                own_step(data)
-            else:
-                data = model.data_preprocessor(data, True)
-                loss, _ = model.parse_losses(model(**data, mode="loss"))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            now = time.perf_counter()
-            times.append(now - tick)
-            tick = now
-            if len(times) >= iters + skip:
-                break
-    return TrainSpeed("plain PyTorch loop", tuple(times[skip:]), batch, time.perf_counter() - start_wall)
+    loop = PlainLoop(config, data_root, seed)
+    times = [loop.step() for _ in range(iters + skip)]
+    return TrainSpeed("plain PyTorch loop", tuple(times[skip:]), loop.batch, time.perf_counter() - start_wall)
 
 
 def plain_loop_in_process(
