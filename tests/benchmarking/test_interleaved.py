@@ -28,7 +28,7 @@ def test_ratio_is_the_median_of_per_pair_ratios(tmp_path):
 def test_missing_or_empty_record_is_an_error(tmp_path):
     from cxrdet.benchmarking.interleaved import RESULT, read_interleaved
 
-    with pytest.raises(FileNotFoundError, match="interleaved.json"):
+    with pytest.raises(FileNotFoundError, match=r"interleaved\.json"):
         read_interleaved(tmp_path)
     (tmp_path / RESULT).write_text(json.dumps(dict(runner_seconds=[1.0], plain_seconds=[1.0], batch=2)))
     with pytest.raises(ValueError, match="none after 2 warm-up"):
