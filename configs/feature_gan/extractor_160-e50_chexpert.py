@@ -17,5 +17,5 @@ model = dict(
     head=dict(type="FeatureGanHead", in_features=12800, num_classes=num_classes, hidden_dims=[4096, 512]),
     log_accuracy=True,
 )
-optim_wrapper = dict(type="LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-4, betas=(0.9, 0.999)))
+optim_wrapper = dict(type="cxrdet.LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-4, betas=(0.9, 0.999)))
 train_cfg = dict(by_epoch=True, max_epochs=50, val_interval=1)

@@ -30,9 +30,11 @@ model = dict(
 )
 optim_wrapper = dict(
     constructor="FeatureGanOptimWrapperConstructor",
-    generator=dict(type="LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-3, betas=(0.5, 0.999))),
-    discriminator=dict(type="LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-4, betas=(0.5, 0.999))),
-    classifier=dict(type="LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-7, betas=(0.9, 0.999))),
+    generator=dict(type="cxrdet.LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-3, betas=(0.5, 0.999))),
+    discriminator=dict(
+        type="cxrdet.LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-4, betas=(0.5, 0.999))
+    ),
+    classifier=dict(type="cxrdet.LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-7, betas=(0.9, 0.999))),
 )
 train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=1)
 custom_hooks = [dict(type="FeatureStatsHook")]

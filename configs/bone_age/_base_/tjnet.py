@@ -72,7 +72,7 @@ test_evaluator = dict(type="BoneAgeMetric", plot_dir=None)  # cxrdet test sets i
 # Adam, batch 16 (the write-up). lr 1e-3: Adam's default in TensorFlow, which the write-up used without naming a
 # learning rate; batch-normalised nets train from scratch with it. Divided by 10 at 60 % and 85 % of training.
 max_epochs = 100
-optim_wrapper = dict(type="LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-3, weight_decay=0.0))
+optim_wrapper = dict(type="cxrdet.LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-3, weight_decay=0.0))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=200),  # warm-up, 200 iterations
     dict(type="MultiStepLR", by_epoch=True, milestones=[60, 85], gamma=0.1),

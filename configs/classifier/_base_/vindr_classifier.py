@@ -52,7 +52,7 @@ model = dict(type="ImageClassifier", data_preprocessor=data_preprocessor, log_ac
 # AdamW with a cosine decay over the epochs (a common recipe for timm networks). mmengine evaluates this file
 # when it reads it: a config that changes max_epochs sets param_scheduler again (as vindr-normal_example.py).
 max_epochs = 20
-optim_wrapper = dict(type="LateZeroGradOptimWrapper", optimizer=dict(type="AdamW", lr=2e-4, weight_decay=1e-2))
+optim_wrapper = dict(type="cxrdet.LateZeroGradOptimWrapper", optimizer=dict(type="AdamW", lr=2e-4, weight_decay=1e-2))
 param_scheduler = [dict(type="CosineAnnealingLR", by_epoch=True, begin=0, end=max_epochs, eta_min=1e-6)]
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 

@@ -63,7 +63,7 @@ data_preprocessor = dict(type="ImgDataPreprocessor", mean=[0.5], std=[0.25])
 model = dict(type="ImageClassifier", data_preprocessor=data_preprocessor, log_accuracy=True)
 
 optim_wrapper = dict(
-    type="LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-4, betas=(0.9, 0.999), weight_decay=0.0)
+    type="cxrdet.LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-4, betas=(0.9, 0.999), weight_decay=0.0)
 )
 max_epochs = 100
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)

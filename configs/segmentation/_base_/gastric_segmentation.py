@@ -75,7 +75,7 @@ model = dict(
 )
 
 optim_wrapper = dict(
-    type="LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0)
+    type="cxrdet.LateZeroGradOptimWrapper", optimizer=dict(type="Adam", lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0)
 )
 max_epochs = 100
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
