@@ -24,6 +24,7 @@ from pathlib import Path
 
 from mmengine.hooks import Hook
 
+from cxrdet.io.atomic import write_text
 from cxrdet.registry import HOOKS
 
 RESULT = "interleaved.json"
@@ -31,7 +32,8 @@ RESULT = "interleaved.json"
 
 @HOOKS.register_module()
 class InterleavedPlainHook(Hook):
-    """Runs one plain-loop iteration after each Runner iteration and times both (see the module docstring).
+    """Pairs each Runner iteration with one plain-loop iteration, after it and before it in turn, and times both
+    (see the module docstring).
 
     Args:
         config: the derived config (a :func:`~cxrdet.benchmarking.task_training.task_bench_config` file).
@@ -46,9 +48,8 @@ class InterleavedPlainHook(Hook):
         self.loop = None
         self.runner_seconds: list[float] = []
         self.plain_seconds: list[float] = []
-        self.runner_data_seconds: list[float] = []
-        self._resumed: float | None = None
-        self._fetched = 0.0
+        self._resumed: float | None = None  # when the Runner's current iteration began (None: not a pair)
+        self._inside = 0.0  # seconds of the plain iteration run inside it
 
     def before_train(self, runner) -> None:
         from cxrdet.benchmarking.task_training import PlainLoop
@@ -59,12 +60,12 @@ class InterleavedPlainHook(Hook):
         self._resumed = None  # an epoch's first iteration also times the loader's start: not a pair
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        self._fetched = time.perf_counter()
+        fetched = time.perf_counter()  # the Runner's data loading is done
         self._inside = 0.0
         if self._resumed is not None and len(self.runner_seconds) % 2 == 1:
             plain = self.loop.step()  # every other pair: the plain iteration BEFORE the Runner's train_step
             self.plain_seconds.append(plain)
-            self._inside = time.perf_counter() - self._fetched
+            self._inside = time.perf_counter() - fetched
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         now = time.perf_counter()
@@ -72,23 +73,13 @@ class InterleavedPlainHook(Hook):
             self.loop.step()
         else:
             self.runner_seconds.append(now - self._resumed - self._inside)
-            self.runner_data_seconds.append(self._fetched - self._resumed)
             if len(self.runner_seconds) % 2 == 1:
                 self.plain_seconds.append(self.loop.step())  # ... and AFTER it in the others
         self._resumed = time.perf_counter()
 
     def after_train(self, runner) -> None:
-        record = dict(
-            runner_seconds=self.runner_seconds,
-            runner_data_seconds=self.runner_data_seconds,
-            plain_data_seconds=self.loop.data_seconds[1:],
-            plain_seconds=self.plain_seconds,
-            batch=int(self.loop.batch),
-        )
-        out = Path(runner.work_dir) / RESULT
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, out)
+        record = dict(runner_seconds=self.runner_seconds, plain_seconds=self.plain_seconds, batch=int(self.loop.batch))
+        write_text(Path(runner.work_dir) / RESULT, json.dumps(record))
 
 
 @dataclass(frozen=True)
@@ -97,7 +88,7 @@ class InterleavedSpeed:
 
     Attributes:
         runner_seconds: each Runner iteration.
-        plain_seconds: the plain iteration that followed it.
+        plain_seconds: the plain iteration paired with it (run after it, or before its ``train_step``).
         batch: images per iteration (both).
     """
 

@@ -149,7 +149,6 @@ class PlainLoop:
         if self.own_step is not None and hasattr(self.model, "fit_feature_stats"):
             self.model.fit_feature_stats(self.loader)
         self._batches = iter(self.loader)
-        self.data_seconds: list[float] = []
 
     def _next_batch(self):
         try:
@@ -162,7 +161,6 @@ class PlainLoop:
         """One training iteration (its data loading included); returns its seconds."""
         tick = time.perf_counter()
         data = self._next_batch()
-        self.data_seconds.append(time.perf_counter() - tick)
         if self.own_step is not None:
             self.own_step(data)
         else:
