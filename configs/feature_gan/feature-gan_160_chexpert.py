@@ -5,7 +5,8 @@
 # noise times a learned class embedding -> dense 2,048 -> deconvs 5x5 to 2,048 x 1 x 1, 1,024 x 5 x 5,
 # 512 x 10 x 10, 512 x 10 x 10, Tanh) and the projection-conditioned discriminator (conv 5x5 512-1,024-2,048,
 # FC 1,024-64-1) work in that scaled space; the classifier (rows 16-23 with an average pool at row 19,
-# initialised from step 1) sees unscaled features: generated ones every 2 steps, real ones every 5.
+# initialised from step 1) sees unscaled features: generated ones every 2 steps, real ones every 5; its BatchNorms
+# run in training mode on the real ones and keep their statistics on the generated ones (classifier_bn='real').
 # Optimisers (OptimWrapperDict): the write-up's lrs G 1e-3, D 1e-4, C 1e-7, Adam (betas 0.5/0.999 for G and D,
 # DCGAN's; the write-up names no optimiser), batch 40. Epochs: the write-up gives none; 20 here.
 #   cxrdet train configs/feature_gan/feature-gan_160_chexpert.py --data-root DATA \
@@ -27,6 +28,7 @@ model = dict(
     fake_every=2,
     real_every=5,
     g_cls_weight=1.0,
+    classifier_bn="real",
 )
 optim_wrapper = dict(
     constructor="FeatureGanOptimWrapperConstructor",

@@ -280,7 +280,7 @@ def test_train_step_schedule_fake_every_2_real_every_5_and_frozen_parts():
     for key, value in gan.extractor.state_dict().items():
         assert torch.equal(value, extractor_before[key]), key  # frozen: weights and BN statistics
     changed = [k for k, v in gan.classifier.state_dict().items() if not torch.equal(v, classifier_before[k])]
-    assert changed and not any("running" in k for k in changed)  # learned; BN statistics kept (bn eval)
+    assert any(k.endswith("weight") for k in changed)  # learned
     # a classifier that never steps keeps every weight: no gradient leaks from the generator's loss
     frozen = _tiny_gan(fake_every=100, real_every=100)
     frozen.fit_feature_stats([_batch()])
@@ -291,6 +291,31 @@ def test_train_step_schedule_fake_every_2_real_every_5_and_frozen_parts():
         frozen.train_step(_batch(), optim2)
     assert all(torch.equal(v, before[k]) for k, v in frozen.classifier.state_dict().items())
     assert _adam_steps(optim2["classifier"]) == 0
+
+
+def _running_stats_after(classifier_bn: str, **schedule) -> tuple[bool, bool]:
+    """(whether the classifier's BatchNorm running statistics changed, whether its weights did) over 4 steps."""
+    torch.manual_seed(0)
+    gan = _tiny_gan(classifier_bn=classifier_bn, **schedule)
+    gan.fit_feature_stats([_batch()])
+    before = {k: v.clone() for k, v in gan.classifier.state_dict().items()}
+    optim = _optim(gan)
+    gan.train()
+    for _ in range(4):
+        gan.train_step(_batch(), optim)
+    after = gan.classifier.state_dict()
+    changed = [k for k, v in after.items() if k != "num_batches_tracked" and not torch.equal(v, before[k])]
+    return any("running" in k for k in changed), any(k.endswith("weight") for k in changed)
+
+
+@pytest.mark.parametrize(
+    ("mode", "fake_moves", "real_moves"),
+    [("real", False, True), ("frozen", False, False), ("train", True, True)],
+)
+def test_classifier_batchnorm_statistics_follow_real_features_only_by_default(mode, fake_moves, real_moves):
+    fakes_only, reals_only = dict(fake_every=1, real_every=100), dict(fake_every=100, real_every=1)
+    assert _running_stats_after(mode, **fakes_only) == (fake_moves, True)
+    assert _running_stats_after(mode, **reals_only) == (real_moves, True)
 
 
 def test_predict_sets_scores_and_labels_like_the_classifiers():
@@ -317,6 +342,8 @@ def test_optim_constructor_and_model_options_are_checked():
         FeatureGAN(extractor=dict(in_channels=1, width=1 / 16, input_size=64), head=dict(in_features=32))
     with pytest.raises(ConfigError, match="fake_class_weights"):
         _tiny_gan(fake_class_weights=[1, 2])
+    with pytest.raises(ConfigError, match="classifier_bn='eval'"):
+        _tiny_gan(classifier_bn="eval")
 
 
 def test_classifier_start_delays_the_classifier_and_the_stats_hook_computes_once():

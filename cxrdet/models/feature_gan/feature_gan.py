@@ -19,9 +19,13 @@ own :meth:`FeatureGAN.train_step` over an ``OptimWrapperDict`` (keys ``generator
   ``classifier_start`` steps may pass first (generator warm-up; 0 in the write-up). The step count is a buffer
   (``steps``), so a resumed run keeps the schedule.
 - the classifier's average pool (row 19, where step 1 max-pools) changes the statistics its BatchNorms see: their
-  running statistics are re-estimated once over step 1's training set before training (``recalibrate_bn``), then
-  kept while it learns (``classifier_bn_eval``): batches of generated features would otherwise move them away
-  from the real features it classifies.
+  running statistics are re-estimated once over step 1's training set before training (``recalibrate_bn``). While
+  it learns (``classifier_bn='real'``) its BatchNorms run in training mode on real features, as in step 1 (batch
+  statistics, running statistics following the real features), and in eval mode on generated ones (stored
+  statistics, left unchanged): generated batches would move the statistics away from the real features it
+  classifies, and fine-tuning under frozen statistics lets a few Adam updates on the 10:1 real batches push it to
+  the majority classes (measured on the example: 0.72 -> 0.52 balanced accuracy after 5 real updates, 0.72 kept
+  with training-mode BatchNorm).
 - prediction (val/test/``cxrdet predict``): the classifier on real features, ``pred_score`` / ``pred_label`` as
   :class:`~cxrdet.models.classifiers.ImageClassifier`, so ``ClassificationMetric`` and ``prediction_rows`` apply.
 
@@ -54,6 +58,7 @@ log = logging.getLogger(__name__)
 
 _MODES = ("loss", "predict", "tensor")
 OPTIM_KEYS = ("generator", "discriminator", "classifier")
+BN_MODES = ("real", "frozen", "train")
 
 
 @contextlib.contextmanager
@@ -91,7 +96,8 @@ class FeatureGAN(BaseModel):
         real_every: ... and from real features every this many steps (5).
         g_cls_weight: weight of the classifier's cross entropy in the generator's loss.
         fake_class_weights: relative frequency of each class among generated features (None: uniform).
-        classifier_bn_eval: the classifier's BatchNorms keep their running statistics while it learns.
+        classifier_bn: the classifier's BatchNorm mode while it learns: ``'real'`` training mode on real features and
+            eval mode on generated ones; ``'frozen'`` eval mode on both; ``'train'`` training mode on both.
         classifier_start: steps the generator and discriminator train before the classifier starts learning
             (0: from the first step, as the write-up).
         recalibrate_bn: re-estimate the classifier's BatchNorm statistics on step 1's training set before
@@ -111,13 +117,15 @@ class FeatureGAN(BaseModel):
         real_every: int = 5,
         g_cls_weight: float = 1.0,
         fake_class_weights: Sequence[float] | None = None,
-        classifier_bn_eval: bool = True,
+        classifier_bn: str = "real",
         recalibrate_bn: bool = True,
         classifier_start: int = 0,
         data_preprocessor: dict | None = None,
         init_cfg: dict | list[dict] | None = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if classifier_bn not in BN_MODES:
+            raise ConfigError(f"FeatureGAN: classifier_bn={classifier_bn!r}, expected one of {BN_MODES}")
         if int(fake_every) < 1 or int(real_every) < 1 or g_cls_weight < 0 or int(classifier_start) < 0:
             raise ConfigError(
                 f"FeatureGAN: fake_every={fake_every}, real_every={real_every} (>= 1), g_cls_weight={g_cls_weight}, "
@@ -157,7 +165,7 @@ class FeatureGAN(BaseModel):
         self.fake_every = int(fake_every)
         self.real_every = int(real_every)
         self.g_cls_weight = float(g_cls_weight)
-        self.classifier_bn_eval = bool(classifier_bn_eval)
+        self.classifier_bn = classifier_bn
         self.recalibrate_bn = bool(recalibrate_bn)
         self.classifier_start = int(classifier_start)
         self.extractor.eval()
@@ -293,15 +301,19 @@ class FeatureGAN(BaseModel):
         if learns and step % self.fake_every == 0:
             with torch.no_grad():
                 fake, fake_labels = self.generate(n, device=inputs.device)
-            logs["loss_c_fake"] = self._classifier_step(self.scaler.unscale(fake), fake_labels, optim_wrapper)
+            bn_train = self.classifier_bn == "train"
+            logs["loss_c_fake"] = self._classifier_step(self.scaler.unscale(fake), fake_labels, optim_wrapper, bn_train)
         if learns and step % self.real_every == 0:
-            logs["loss_c_real"] = self._classifier_step(real, labels, optim_wrapper)
+            bn_train = self.classifier_bn != "frozen"
+            logs["loss_c_real"] = self._classifier_step(real, labels, optim_wrapper, bn_train)
         return logs
 
-    def _classifier_step(self, features: torch.Tensor, labels: torch.Tensor, optim_wrapper) -> torch.Tensor:
+    def _classifier_step(
+        self, features: torch.Tensor, labels: torch.Tensor, optim_wrapper, bn_train: bool
+    ) -> torch.Tensor:
         opt_c = optim_wrapper["classifier"]
         was = self.classifier.training
-        self.classifier.train(not self.classifier_bn_eval)
+        self.classifier.train(bn_train)
         with opt_c.optim_context(self.classifier):
             loss = F.cross_entropy(self.classifier(features), labels)
         opt_c.update_params(loss)
