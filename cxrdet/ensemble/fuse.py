@@ -191,12 +191,19 @@ def no_finding_scores(prep: Prepared, weights: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
+def _unit(value):  # pragma: no cover - compiled
+    """``value`` clamped to [0, 1]."""
+    return min(max(value, 0.0), 1.0)
+
+
+@njit(cache=True)
 def _pixel_rows(
     perm, boxes, scores, labels, images, width, height, normal_images, normal_scores, normal_class, normal_box
 ):  # pragma: no cover - compiled
     """Fused rows ``perm`` (grouped by image) in pixels, each listed image's class-14 row after its boxes.
 
-    Rows with a non-finite coordinate (clusters whose boxes all scored 0) are left out.
+    Rows with a non-finite coordinate (clusters whose boxes all scored 0) are left out; coordinates are clamped
+    to the image (normalised [0, 1]).
     Returns a (n, 5) block ``score, x_min, y_min, x_max, y_max``, the class ids, image codes, and the
     number of rows left out.
     """
@@ -224,8 +231,9 @@ def _pixel_rows(
             continue
         i = images[r]
         block[k, 0] = scores[r]
-        block[k, 1], block[k, 3] = boxes[r, 0] * width[i], boxes[r, 2] * width[i]
-        block[k, 2], block[k, 4] = boxes[r, 1] * height[i], boxes[r, 3] * height[i]
+        # a weighted mean of float32 coordinates at 1.0 can round to 1.0000001: clamp to the image
+        block[k, 1], block[k, 3] = _unit(boxes[r, 0]) * width[i], _unit(boxes[r, 2]) * width[i]
+        block[k, 2], block[k, 4] = _unit(boxes[r, 1]) * height[i], _unit(boxes[r, 3]) * height[i]
         cls[k], img[k] = labels[r], i
         k += 1
     return block[:k], cls[:k], img[:k], dropped

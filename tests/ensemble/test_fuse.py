@@ -237,3 +237,24 @@ def test_clusters_of_zero_scores_are_dropped_not_nan(setup, caplog):
     assert np.isnan(theirs[0]).all()  # ensemble-boxes divides by the cluster's zero score sum
     out = ensemble_tables([table, table])
     assert len(out) == 0 and "all scored 0" in caplog.text
+
+
+def test_fused_boxes_stay_inside_the_image_when_float32_rounds_past_the_edge():
+    from cxrdet.ensemble.fuse import _pixel_rows
+
+    edge = np.nextafter(np.float32(1.0), np.float32(2.0))  # a weighted mean of 1.0s can land here
+    boxes = np.array([[np.float32(-1e-7), 0.25, edge, edge]], np.float32)
+    block, *_ = _pixel_rows(
+        np.array([0]),
+        boxes,
+        np.array([0.5], np.float32),
+        np.array([3]),
+        np.array([0]),
+        np.array([1024.0]),
+        np.array([768.0]),
+        np.array([], np.int64),
+        np.array([], np.float64),
+        14,
+        np.array([0.0, 0.0, 1.0, 1.0]),
+    )
+    assert block[0].tolist() == [0.5, 0.0, 192.0, 1024.0, 768.0]
